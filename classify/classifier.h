@@ -1,0 +1,82 @@
+// The classifier: one multi-pattern pass over the reply text, then the first rule (in file order)
+// whose pattern matched and whose conditions hold decides. Immutable and thread-safe; each thread
+// classifies through its own Session, which owns the engine's scratch space.
+#ifndef BOUNCESTREAM_CLASSIFY_CLASSIFIER_H_
+#define BOUNCESTREAM_CLASSIFY_CLASSIFIER_H_
+
+#include <cstddef>
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "classify/classification.h"
+#include "classify/event.h"
+#include "classify/rule_set.h"
+
+namespace bouncestream::classify {
+
+enum class Engine { kRe2Set, kVectorscan };
+std::string_view ToString(Engine engine);
+std::optional<Engine> ParseEngine(std::string_view name);
+
+struct ClassifierOptions {
+  Engine engine = Engine::kVectorscan;
+  // Texts longer than this are scanned only up to here (bounded time per event).
+  std::size_t max_text_bytes = 64 * 1024;
+};
+
+namespace internal {
+class MatchEngine;
+class EngineScratch;
+}  // namespace internal
+
+class Classifier {
+ public:
+  static std::expected<std::shared_ptr<const Classifier>, std::vector<RuleError>> Create(
+      std::shared_ptr<const RuleSet> rules, ClassifierOptions options = {});
+  ~Classifier();
+
+  const RuleSet& rules() const { return *rules_; }
+  const ClassifierOptions& options() const { return options_; }
+
+  // Per-thread classification state. Cheap to keep, not to create: make one per worker.
+  class Session {
+   public:
+    explicit Session(std::shared_ptr<const Classifier> classifier);
+    ~Session();
+    Session(Session&&) noexcept;
+    Session& operator=(Session&&) noexcept;
+
+    Classification Classify(const BounceEvent& event);
+    // Like Classify, and also lists every rule and fingerprint whose pattern matched (explain).
+    Classification Trace(const BounceEvent& event, std::vector<std::string_view>* matched);
+
+   private:
+    std::shared_ptr<const Classifier> classifier_;
+    std::unique_ptr<internal::EngineScratch> scratch_;
+    std::vector<unsigned> hits_;
+  };
+
+ private:
+  Classifier() = default;
+  Classification Decide(const BounceEvent& event, std::string_view text,
+                        const std::vector<unsigned>& hits) const;
+
+  std::shared_ptr<const RuleSet> rules_;
+  ClassifierOptions options_;
+  std::unique_ptr<internal::MatchEngine> engine_;
+  // Pattern index layout: [0, fingerprints) are fingerprints, then rules with a pattern.
+  std::vector<unsigned> pattern_owner_;       // pattern index -> rule or fingerprint index
+  std::size_t fingerprint_count_ = 0;
+  std::vector<unsigned> condition_only_;      // rule indexes without a pattern, ascending
+};
+
+// Reads the first SMTP reply code ("550") and enhanced status ("5.7.1") found in a reply text.
+int ExtractReplyCode(std::string_view text);
+std::string_view ExtractEnhancedCode(std::string_view text);
+
+}  // namespace bouncestream::classify
+
+#endif  // BOUNCESTREAM_CLASSIFY_CLASSIFIER_H_

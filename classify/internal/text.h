@@ -1,0 +1,28 @@
+// Small byte-level helpers over reply texts and host names (no allocation, no regex).
+#ifndef BOUNCESTREAM_CLASSIFY_INTERNAL_TEXT_H_
+#define BOUNCESTREAM_CLASSIFY_INTERNAL_TEXT_H_
+
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "classify/rule_set.h"
+
+namespace bouncestream::classify::internal {
+
+// "5.1.1"-shaped: class 2/4/5, then 1-3 digits, then 1-3 digits.
+bool IsEnhancedCode(std::string_view s);
+// "5.0.0" / "4.0.0": a status that carries no detail.
+bool IsGenericEnhancedCode(std::string_view s);
+// First SMTP reply code (2xx/4xx/5xx) standing alone in the text, 0 if none.
+int FindReplyCode(std::string_view text);
+// First enhanced status code standing alone in the text, empty if none.
+std::string_view FindEnhancedCode(std::string_view text);
+// Position of `needle` in `hay`, ASCII case-insensitive; npos if absent.
+std::size_t FindCaseless(std::string_view hay, std::string_view needle, std::size_t from = 0);
+// The vendor whose MX suffix matches `host` on a label boundary.
+std::optional<Vendor> VendorOfHost(const std::vector<MxFingerprint>& table, std::string_view host);
+
+}  // namespace bouncestream::classify::internal
+
+#endif  // BOUNCESTREAM_CLASSIFY_INTERNAL_TEXT_H_

@@ -1,0 +1,278 @@
+// Decoder front: format names, detection, dispatch and the shared readers.
+#include <array>
+#include <charconv>
+#include <chrono>
+
+#include "stream/internal/decode_impl.h"
+
+namespace bouncestream::stream {
+
+namespace {
+constexpr std::array<std::string_view, 11> kFormatNames{
+    "auto",   "canonical", "kumomta", "powermta", "postfix",  "postal",
+    "ses",    "sendgrid",  "mailgun", "postmark", "sparkpost"};
+}  // namespace
+
+std::string_view ToString(InputFormat format) {
+  return kFormatNames[static_cast<std::size_t>(format)];
+}
+
+std::optional<InputFormat> ParseInputFormat(std::string_view name) {
+  for (std::size_t i = 0; i < kFormatNames.size(); ++i) {
+    if (kFormatNames[i] == name) return static_cast<InputFormat>(i);
+  }
+  if (name == "kumo") return InputFormat::kKumo;
+  if (name == "pmta") return InputFormat::kPowerMta;
+  if (name == "json") return InputFormat::kCanonical;
+  return std::nullopt;
+}
+
+simdjson::simdjson_result<simdjson::ondemand::document> Decoder::Impl::Iterate(
+    std::string_view payload) {
+  padded.reserve(payload.size() + simdjson::SIMDJSON_PADDING);
+  padded.assign(payload.data(), payload.size());
+  return parser.iterate(padded.data(), padded.size(), padded.capacity());
+}
+
+Decoder::Decoder() : impl_(std::make_unique<Impl>()) {}
+Decoder::~Decoder() = default;
+
+void Decoder::Reset() { impl_->arena.Reset(); }
+
+std::expected<InputFormat, DecodeError> Decoder::Decode(std::string_view payload,
+                                                        InputFormat format,
+                                                        std::vector<classify::BounceEvent>* out) {
+  if (payload.size() > kMaxPayloadBytes) {
+    return std::unexpected(decode::Error(
+        "too_large", "payload of " + std::to_string(payload.size()) + " bytes exceeds " +
+                         std::to_string(kMaxPayloadBytes)));
+  }
+  std::size_t first = 0;
+  while (first < payload.size() &&
+         (payload[first] == ' ' || payload[first] == '\t' || payload[first] == '\r' ||
+          payload[first] == '\n')) {
+    ++first;
+  }
+  if (first == payload.size()) return std::unexpected(decode::Error("empty", "empty payload"));
+  if (format == InputFormat::kAuto) format = decode::Detect(payload.substr(first));
+  const std::size_t before = out->size();
+  DecodeStatus status;
+  switch (format) {
+    case InputFormat::kCanonical: status = decode::Canonical(*impl_, payload, out); break;
+    default:
+      status = std::unexpected(decode::Error(
+          "unknown_format", "no adapter for format '" + std::string(ToString(format)) + "'"));
+  }
+  if (!status) {
+    out->resize(before);  // all or nothing per payload
+    return std::unexpected(std::move(status.error()));
+  }
+  return format;
+}
+
+namespace decode {
+
+DecodeError Error(std::string_view kind, std::string detail) { return {kind, std::move(detail)}; }
+
+DecodeError JsonError(simdjson::error_code code, std::string_view where) {
+  std::string_view kind = "json_syntax";
+  if (code == simdjson::INCORRECT_TYPE) kind = "bad_field";
+  if (code == simdjson::NO_SUCH_FIELD) kind = "missing_field";
+  if (code == simdjson::UTF8_ERROR) kind = "invalid_utf8";
+  if (code == simdjson::DEPTH_ERROR) kind = "too_deep";
+  std::string detail(where);
+  detail += ": ";
+  detail += simdjson::error_message(code);
+  return {kind, std::move(detail)};
+}
+
+simdjson::error_code ReadText(simdjson::ondemand::value value, Arena& arena,
+                              std::string_view* out) {
+  simdjson::ondemand::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  switch (type) {
+    case simdjson::ondemand::json_type::string: {
+      std::string_view s;
+      if (auto err = value.get_string().get(s)) return err;
+      *out = arena.Copy(s);
+      return simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::number:
+    case simdjson::ondemand::json_type::boolean: {
+      std::string_view raw = value.raw_json_token();
+      while (!raw.empty() && (raw.back() == ' ' || raw.back() == '\n' || raw.back() == '\t' ||
+                              raw.back() == '\r')) {
+        raw.remove_suffix(1);
+      }
+      *out = arena.Copy(raw);
+      return simdjson::SUCCESS;
+    }
+    case simdjson::ondemand::json_type::null: *out = {}; return simdjson::SUCCESS;
+    default: return simdjson::INCORRECT_TYPE;
+  }
+}
+
+simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out) {
+  simdjson::ondemand::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  if (type == simdjson::ondemand::json_type::number) {
+    double d;
+    if (value.get_int64().get(*out) == simdjson::SUCCESS) return simdjson::SUCCESS;
+    if (auto err = value.get_double().get(d)) return err;
+    *out = static_cast<std::int64_t>(d);
+    return simdjson::SUCCESS;
+  }
+  if (type == simdjson::ondemand::json_type::string) {
+    std::string_view s;
+    if (auto err = value.get_string().get(s)) return err;
+    if (s.empty()) {
+      *out = 0;
+      return simdjson::SUCCESS;
+    }
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    if (ec != std::errc{} || p != s.data() + s.size()) return simdjson::INCORRECT_TYPE;
+    return simdjson::SUCCESS;
+  }
+  if (type == simdjson::ondemand::json_type::null) {
+    *out = 0;
+    return simdjson::SUCCESS;
+  }
+  return simdjson::INCORRECT_TYPE;
+}
+
+namespace {
+
+bool Num(std::string_view s, std::size_t pos, std::size_t len, int* out) {
+  if (pos + len > s.size()) return false;
+  int v = 0;
+  for (std::size_t i = pos; i < pos + len; ++i) {
+    if (s[i] < '0' || s[i] > '9') return false;
+    v = v * 10 + (s[i] - '0');
+  }
+  *out = v;
+  return true;
+}
+
+std::int64_t FromUnixNumber(double v) {
+  // Seconds until the year 5138; anything larger is taken as milliseconds.
+  return v < 1e11 ? static_cast<std::int64_t>(v * 1000.0) : static_cast<std::int64_t>(v);
+}
+
+}  // namespace
+
+bool ParseTimeText(std::string_view s, std::int64_t* ms) {
+  if (s.empty()) return false;
+  // Unix seconds / milliseconds as text.
+  {
+    double v;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec == std::errc{} && p == s.data() + s.size()) {
+      *ms = FromUnixNumber(v);
+      return true;
+    }
+  }
+  int y, mo, d, h = 0, mi = 0, sec = 0;
+  if (!Num(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Num(s, 5, 2, &mo) || s[7] != '-' ||
+      !Num(s, 8, 2, &d)) {
+    return false;
+  }
+  std::size_t p = 10;
+  if (p < s.size() && (s[p] == 'T' || s[p] == ' ')) {
+    if (!Num(s, p + 1, 2, &h) || s.size() < p + 9 || s[p + 3] != ':' || !Num(s, p + 4, 2, &mi) ||
+        s[p + 6] != ':' || !Num(s, p + 7, 2, &sec)) {
+      return false;
+    }
+    p += 9;
+  }
+  int millis = 0;
+  if (p < s.size() && s[p] == '.') {
+    ++p;
+    int digits = 0;
+    while (p < s.size() && s[p] >= '0' && s[p] <= '9') {
+      if (digits < 3) millis = millis * 10 + (s[p] - '0');
+      ++digits;
+      ++p;
+    }
+    for (; digits < 3; ++digits) millis *= 10;
+  }
+  int offset_min = 0;
+  if (p < s.size()) {
+    if (s[p] == 'Z' || s[p] == 'z') {
+      ++p;
+    } else if (s[p] == '+' || s[p] == '-') {
+      int oh, om = 0;
+      if (!Num(s, p + 1, 2, &oh)) return false;
+      std::size_t q = p + 3;
+      if (q < s.size() && s[q] == ':') ++q;
+      if (q < s.size() && !Num(s, q, 2, &om)) return false;
+      offset_min = (oh * 60 + om) * (s[p] == '-' ? -1 : 1);
+      p = q + (q < s.size() ? 2 : 0);
+    } else if (s[p] == ' ') {
+      p = s.size();  // trailing zone names are ignored (taken as UTC)
+    }
+  }
+  if (p != s.size() || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) {
+    return false;
+  }
+  using namespace std::chrono;
+  const year_month_day ymd{year{y}, month{static_cast<unsigned>(mo)},
+                           day{static_cast<unsigned>(d)}};
+  if (!ymd.ok()) return false;
+  const auto days = sys_days{ymd}.time_since_epoch().count();
+  *ms = ((static_cast<std::int64_t>(days) * 24 + h) * 3600 + mi * 60 + sec - offset_min * 60) *
+            1000 +
+        millis;
+  return true;
+}
+
+bool ReadTime(simdjson::ondemand::value value, std::int64_t* ms) {
+  simdjson::ondemand::json_type type;
+  if (value.type().get(type)) return false;
+  if (type == simdjson::ondemand::json_type::number) {
+    double v;
+    if (value.get_double().get(v)) return false;
+    *ms = FromUnixNumber(v);
+    return true;
+  }
+  if (type == simdjson::ondemand::json_type::string) {
+    std::string_view s;
+    if (value.get_string().get(s)) return false;
+    return ParseTimeText(s, ms);
+  }
+  return false;
+}
+
+void SplitReply(std::string_view text, int* code, std::string_view* enhanced) {
+  std::size_t p = 0;
+  while (p < text.size() && text[p] == ' ') ++p;
+  if (p + 3 <= text.size() && text[p] >= '2' && text[p] <= '5' && text[p + 1] >= '0' &&
+      text[p + 1] <= '9' && text[p + 2] >= '0' && text[p + 2] <= '9' &&
+      (p + 3 == text.size() || text[p + 3] == ' ' || text[p + 3] == '-')) {
+    *code = (text[p] - '0') * 100 + (text[p + 1] - '0') * 10 + (text[p + 2] - '0');
+    p += 4;
+    std::size_t q = p;
+    while (q < text.size() && ((text[q] >= '0' && text[q] <= '9') || text[q] == '.')) ++q;
+    std::string_view candidate = text.substr(p < text.size() ? p : text.size(), q - p);
+    if (candidate.size() >= 5 && candidate[1] == '.') *enhanced = candidate;
+  }
+}
+
+InputFormat Detect(std::string_view payload) {
+  if (payload.empty()) return InputFormat::kCanonical;
+  if (payload[0] != '{' && payload[0] != '[') {
+    return payload.find("status=") != std::string_view::npos ? InputFormat::kPostfix
+                                                              : InputFormat::kPowerMta;
+  }
+  auto has = [payload](std::string_view s) { return payload.find(s) != std::string_view::npos; };
+  if (has("\"TopicArn\"") || (has("\"Message\"") && has("\"Type\""))) return InputFormat::kSes;
+  if (has("\"sg_event_id\"") || has("\"sg_message_id\"")) return InputFormat::kSendgrid;
+  if (has("\"event-data\"")) return InputFormat::kMailgun;
+  if (has("\"RecordType\"")) return InputFormat::kPostmark;
+  if (has("\"msys\"")) return InputFormat::kSparkpost;
+  if (has("\"peer_address\"") || has("\"bounce_classification\"")) return InputFormat::kKumo;
+  if (has("\"payload\"") && has("\"event\"")) return InputFormat::kPostal;
+  return InputFormat::kCanonical;
+}
+
+}  // namespace decode
+}  // namespace bouncestream::stream

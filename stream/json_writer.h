@@ -1,0 +1,50 @@
+// Appends JSON to a reused std::string. Strings are escaped and invalid UTF-8 is replaced with
+// U+FFFD, so the output is always valid JSON whatever bytes the input held.
+#ifndef BOUNCESTREAM_STREAM_JSON_WRITER_H_
+#define BOUNCESTREAM_STREAM_JSON_WRITER_H_
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace bouncestream::stream {
+
+class JsonWriter {
+ public:
+  explicit JsonWriter(std::string* out) : out_(out) {}
+
+  void BeginObject() { Sep(); out_->push_back('{'); first_ = true; }
+  void EndObject() { out_->push_back('}'); first_ = false; }
+  void BeginArray() { Sep(); out_->push_back('['); first_ = true; }
+  void EndArray() { out_->push_back(']'); first_ = false; }
+  void Key(std::string_view key) {
+    Sep();
+    AppendString(key);
+    out_->push_back(':');
+    first_ = true;  // the value follows without a comma
+  }
+  void String(std::string_view s) { Sep(); AppendString(s); }
+  void Int(std::int64_t v) { Sep(); out_->append(std::to_string(v)); }
+  void Bool(bool v) { Sep(); out_->append(v ? "true" : "false"); }
+  void Null() { Sep(); out_->append("null"); }
+  void Double(double v, int decimals);
+
+  // Key + value shorthands.
+  void Field(std::string_view key, std::string_view v) { Key(key); String(v); }
+  void Field(std::string_view key, std::int64_t v) { Key(key); Int(v); }
+  void FieldBool(std::string_view key, bool v) { Key(key); Bool(v); }
+
+ private:
+  void Sep() {
+    if (!first_) out_->push_back(',');
+    first_ = false;
+  }
+  void AppendString(std::string_view s);
+
+  std::string* out_;
+  bool first_ = true;
+};
+
+}  // namespace bouncestream::stream
+
+#endif  // BOUNCESTREAM_STREAM_JSON_WRITER_H_
