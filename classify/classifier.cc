@@ -156,9 +156,7 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
                                   const std::vector<unsigned>& hits) const {
   Classification out;
   out.smtp_code = event.smtp_code > 0 ? event.smtp_code : ExtractReplyCode(text);
-  std::string_view status = internal::IsEnhancedCode(event.enhanced_code)
-                                ? event.enhanced_code
-                                : std::string_view{};
+  std::string_view status = internal::LeadingEnhancedCode(event.enhanced_code);
   if (status.empty() || internal::IsGenericEnhancedCode(status)) {
     // x.0.0 says nothing: prefer a specific code from the text, as the remote server sent it.
     if (const auto from_text = ExtractEnhancedCode(text); !from_text.empty()) status = from_text;

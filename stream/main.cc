@@ -54,6 +54,47 @@ int main(int argc, char** argv) {
       "check-rules", "Validate rule files: syntax, ids, patterns in both engines, examples");
   check->add_option("path", check_path, "Rule file or directory (default: the shipped rules)");
 
+  cli::DevbrokerOptions devbroker_opts;
+  auto* devbroker = app.add_subcommand(
+      "devbroker",
+      "Local Kafka broker for tests and demos (librdkafka's mock cluster; data in memory only)");
+  devbroker->add_option("--port", devbroker_opts.port, "Fixed bootstrap port on 127.0.0.1")
+      ->capture_default_str();
+  devbroker->add_option("--brokers", devbroker_opts.brokers, "Number of mock brokers")
+      ->capture_default_str();
+  devbroker->add_option("--topic", devbroker_opts.topics,
+                        "NAME:PARTITIONS, created before any client connects (repeatable)");
+  devbroker->add_option("--control", devbroker_opts.control,
+                        "Unix socket for fault injection (down/up/rtt/err ... one per line)");
+  devbroker->add_option("--bootstrap-file", devbroker_opts.bootstrap_file,
+                        "Write the bootstrap address here once ready");
+
+  cli::RunOptions run_opts;
+  auto* run = app.add_subcommand(
+      "run", "The stream processor: join a consumer group, classify, produce to Kafka");
+  run->add_option("--config", run_opts.config_file, "TOML config file (see bouncestream.example.toml)");
+  run->add_option("--bootstrap", run_opts.bootstrap, "Kafka bootstrap servers HOST:PORT[,...]");
+  run->add_option("--group", run_opts.group, "Consumer group id (= application.id)");
+  run->add_option("--input", run_opts.inputs, "Input topic TOPIC[:FORMAT] (repeatable; format auto)");
+  run->add_option("--state-dir", run_opts.state_dir, "Directory for local state");
+  run->add_option("--metrics-addr", run_opts.metrics_addr, "HOST:PORT for /metrics");
+  run->add_option("--rules", run_opts.rules.rules_path, "Rule file or directory");
+  run->add_option("--engine", run_opts.engine, "Pattern engine: vectorscan or re2set");
+  run->add_option("-X", run_opts.kafka_props,
+                  "librdkafka property key=value for consumer and producer (repeatable; no secrets)");
+  run->add_flag("--print-config", run_opts.print_config,
+                "Print the effective configuration (secrets redacted) and exit");
+
+  cli::DemoOptions demo_opts;
+  auto* demo = app.add_subcommand(
+      "demo", "Dev broker + realistic traffic + the processor, with a live summary");
+  demo->add_option("--duration", demo_opts.duration_s, "Seconds of traffic")->capture_default_str();
+  demo->add_option("--rate", demo_opts.rate, "Records per second")->capture_default_str();
+  demo->add_option("--port", demo_opts.port, "Dev broker port")->capture_default_str();
+  demo->add_option("--bootstrap", demo_opts.bootstrap,
+                   "Use this Kafka cluster instead of the dev broker (topic bounces.in must exist)");
+  demo->add_option("--work-dir", demo_opts.work_dir, "Where logs and state go (default: a temp dir)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -69,5 +110,8 @@ int main(int argc, char** argv) {
   if (*classify) return cli::RunClassify(classify_opts);
   if (*explain) return cli::RunExplain(explain_opts);
   if (*check) return cli::RunCheckRules(check_path);
+  if (*devbroker) return cli::RunDevbroker(devbroker_opts);
+  if (*run) return cli::RunProcessor(run_opts);
+  if (*demo) return cli::RunDemo(demo_opts);
   return kExitUsage;
 }

@@ -29,6 +29,16 @@ std::size_t EnhancedAt(std::string_view s, std::size_t p) {
 
 bool IsEnhancedCode(std::string_view s) { return !s.empty() && EnhancedAt(s, 0) == s.size(); }
 
+std::string_view LeadingEnhancedCode(std::string_view s) {
+  std::size_t p = 0;
+  while (p < s.size() && s[p] == ' ') ++p;
+  const std::size_t n = EnhancedAt(s, p);
+  if (n == 0) return {};
+  const std::size_t end = p + n;
+  if (end < s.size() && s[end] != ' ' && s[end] != '(' && s[end] != ';' && s[end] != ',') return {};
+  return s.substr(p, n);
+}
+
 bool IsGenericEnhancedCode(std::string_view s) {
   return s.size() == 5 && s.substr(1) == ".0.0";
 }

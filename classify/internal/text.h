@@ -12,6 +12,9 @@ namespace bouncestream::classify::internal {
 
 // "5.1.1"-shaped: class 2/4/5, then 1-3 digits, then 1-3 digits.
 bool IsEnhancedCode(std::string_view s);
+// The enhanced code an event's status field starts with ("5.2.1 (mailbox disabled)" -> "5.2.1"),
+// empty if it does not start with one.
+std::string_view LeadingEnhancedCode(std::string_view s);
 // "5.0.0" / "4.0.0": a status that carries no detail.
 bool IsGenericEnhancedCode(std::string_view s);
 // First SMTP reply code (2xx/4xx/5xx) standing alone in the text, 0 if none.

@@ -148,8 +148,14 @@ int RunClassify(const ClassifyOptions& options) {
     const std::string_view all = content;
     const auto first = all.find_first_not_of(" \t\r\n");
     if (first != std::string_view::npos && all[first] == '[') {
-      handle(all, name, 1);  // one JSON array of events
-      continue;
+      // One JSON array of events spanning the file; if it is not that (e.g. one SendGrid
+      // array per line), fall back to reading it line by line.
+      events.clear();
+      decoder.Reset();
+      if (decoder.Decode(all, *format, &events)) {
+        handle(all, name, 1);
+        continue;
+      }
     }
     std::size_t line_no = 0;
     for (std::size_t pos = 0; pos < all.size();) {

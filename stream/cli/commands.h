@@ -3,6 +3,7 @@
 #ifndef BOUNCESTREAM_STREAM_CLI_COMMANDS_H_
 #define BOUNCESTREAM_STREAM_CLI_COMMANDS_H_
 
+#include <atomic>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,38 @@ struct ExplainOptions {
 int RunExplain(const ExplainOptions& options);
 
 int RunCheckRules(const std::string& path);
+
+struct DevbrokerOptions {
+  int port = 9092;                   // fixed bootstrap port on 127.0.0.1
+  int brokers = 1;
+  std::vector<std::string> topics;   // NAME:PARTITIONS
+  std::string control;               // Unix socket path for fault injection, empty = none
+  std::string bootstrap_file;        // written atomically once ready, empty = none
+};
+int RunDevbroker(const DevbrokerOptions& options);
+
+struct RunOptions {
+  std::string config_file;
+  std::string bootstrap, group, state_dir, metrics_addr, engine;
+  std::vector<std::string> inputs;       // TOPIC[:FORMAT]
+  std::vector<std::string> kafka_props;  // -X key=value
+  RuleOptions rules;
+  bool print_config = false;
+};
+int RunProcessor(const RunOptions& options);
+
+struct DemoOptions {
+  int duration_s = 30;
+  int rate = 2000;        // records per second
+  int port = 9092;        // dev broker port
+  std::string bootstrap;  // a real cluster instead of the dev broker
+  std::string work_dir;   // logs and state; default a temp dir
+};
+int RunDemo(const DemoOptions& options);
+
+// SIGTERM/SIGINT set the stop flag (shared by run and demo).
+void InstallStopHandlers();
+std::atomic<bool>& StopFlag();
 
 }  // namespace bouncestream::stream::cli
 

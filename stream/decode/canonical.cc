@@ -91,7 +91,7 @@ DecodeStatus Canonical(Decoder::Impl& impl, std::string_view payload,
   } else {
     return std::unexpected(Error("not_object", "an event must be a JSON object or an array"));
   }
-  return {};
+  return ExpectEnd(doc);
 }
 
 }  // namespace bouncestream::stream::decode

@@ -3,6 +3,7 @@
 #include <charconv>
 #include <chrono>
 
+#include "stream/internal/decode_formats.h"
 #include "stream/internal/decode_impl.h"
 
 namespace bouncestream::stream {
@@ -29,9 +30,10 @@ std::optional<InputFormat> ParseInputFormat(std::string_view name) {
 
 simdjson::simdjson_result<simdjson::ondemand::document> Decoder::Impl::Iterate(
     std::string_view payload) {
-  padded.reserve(payload.size() + simdjson::SIMDJSON_PADDING);
+  // The padding is zeroed so simdjson's wide reads past the end never see stale bytes.
   padded.assign(payload.data(), payload.size());
-  return parser.iterate(padded.data(), padded.size(), padded.capacity());
+  padded.resize(payload.size() + simdjson::SIMDJSON_PADDING, '\0');
+  return parser.iterate(padded.data(), payload.size(), padded.size());
 }
 
 Decoder::Decoder() : impl_(std::make_unique<Impl>()) {}
@@ -59,6 +61,15 @@ std::expected<InputFormat, DecodeError> Decoder::Decode(std::string_view payload
   DecodeStatus status;
   switch (format) {
     case InputFormat::kCanonical: status = decode::Canonical(*impl_, payload, out); break;
+    case InputFormat::kKumo: status = decode::Kumo(*impl_, payload, out); break;
+    case InputFormat::kPowerMta: status = decode::PowerMta(*impl_, payload, out); break;
+    case InputFormat::kPostfix: status = decode::Postfix(*impl_, payload, out); break;
+    case InputFormat::kPostal: status = decode::Postal(*impl_, payload, out); break;
+    case InputFormat::kSes: status = decode::Ses(*impl_, payload, out); break;
+    case InputFormat::kSendgrid: status = decode::Sendgrid(*impl_, payload, out); break;
+    case InputFormat::kMailgun: status = decode::Mailgun(*impl_, payload, out); break;
+    case InputFormat::kPostmark: status = decode::Postmark(*impl_, payload, out); break;
+    case InputFormat::kSparkpost: status = decode::Sparkpost(*impl_, payload, out); break;
     default:
       status = std::unexpected(decode::Error(
           "unknown_format", "no adapter for format '" + std::string(ToString(format)) + "'"));
@@ -259,17 +270,32 @@ void SplitReply(std::string_view text, int* code, std::string_view* enhanced) {
 
 InputFormat Detect(std::string_view payload) {
   if (payload.empty()) return InputFormat::kCanonical;
-  if (payload[0] != '{' && payload[0] != '[') {
-    return payload.find("status=") != std::string_view::npos ? InputFormat::kPostfix
-                                                              : InputFormat::kPowerMta;
-  }
   auto has = [payload](std::string_view s) { return payload.find(s) != std::string_view::npos; };
-  if (has("\"TopicArn\"") || (has("\"Message\"") && has("\"Type\""))) return InputFormat::kSes;
+  if (payload[0] != '{' && payload[0] != '[') {
+    // PowerMTA accounting CSV starts with its record type (or the header's "type" column);
+    // anything else that looks like a Postfix syslog line is Postfix.
+    const std::string_view head = payload.substr(0, payload.find(','));
+    if (head.size() < payload.size() &&
+        (head == "type" || head == "d" || head == "b" || head == "t" || head == "tq" ||
+         head == "r" || head == "f" || head == "rb" || head == "rs")) {
+      return InputFormat::kPowerMta;
+    }
+    if (has("status=") || has("postfix/") || has("postfix[")) return InputFormat::kPostfix;
+    return InputFormat::kPowerMta;
+  }
+  if (has("\"TopicArn\"") || (has("\"Message\"") && has("\"Type\"")) ||
+      has("\"notificationType\"") || (has("\"eventType\"") && has("\"mail\"")) ||
+      (has("\"detail-type\"") && has("\"aws.ses\""))) {
+    return InputFormat::kSes;
+  }
   if (has("\"sg_event_id\"") || has("\"sg_message_id\"")) return InputFormat::kSendgrid;
   if (has("\"event-data\"")) return InputFormat::kMailgun;
   if (has("\"RecordType\"")) return InputFormat::kPostmark;
   if (has("\"msys\"")) return InputFormat::kSparkpost;
-  if (has("\"peer_address\"") || has("\"bounce_classification\"")) return InputFormat::kKumo;
+  if (has("\"peer_address\"") || has("\"bounce_classification\"") || has("\"egress_pool\"") ||
+      has("\"egress_source\"") || has("\"num_attempts\"")) {
+    return InputFormat::kKumo;
+  }
   if (has("\"payload\"") && has("\"event\"")) return InputFormat::kPostal;
   return InputFormat::kCanonical;
 }

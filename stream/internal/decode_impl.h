@@ -4,10 +4,12 @@
 
 #include <simdjson.h>
 
+#include <array>
 #include <cstdint>
 #include <expected>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "classify/event.h"
@@ -19,13 +21,26 @@ namespace bouncestream::stream {
 using classify::BounceEvent;
 using DecodeStatus = std::expected<void, DecodeError>;
 
+// PowerMTA accounting CSV: the column layout of the last header line this Decoder saw. It
+// survives Reset() (which only recycles event bytes), so a file's header applies to its records.
+struct PowerMtaLayout {
+  static constexpr std::size_t kRoles = 16;  // decode::PmtaRole in powermta.cc
+  bool seen = false;
+  std::size_t columns = 0;
+  std::array<int, kRoles> column{};  // column index of each role, -1 when absent
+};
+
 struct Decoder::Impl {
   simdjson::ondemand::parser parser;
   std::string padded;  // payload copy with simdjson's padding
+  std::string nested;  // a JSON document held in a string (SES: the SNS `Message`), padded
   Arena arena;
+  PowerMtaLayout pmta;
 
   // Copies `payload` into the padded buffer and starts an On-Demand document.
   simdjson::simdjson_result<simdjson::ondemand::document> Iterate(std::string_view payload);
+  // Same with the `nested` buffer; the parser's previous document must be finished.
+  simdjson::simdjson_result<simdjson::ondemand::document> IterateNested(std::string_view json);
 };
 
 namespace decode {
@@ -45,6 +60,101 @@ bool ParseTimeText(std::string_view text, std::int64_t* ms);
 
 // Splits "550 5.1.1 text" into code, enhanced code (views into `text`).
 void SplitReply(std::string_view text, int* code, std::string_view* enhanced);
+
+// --- Helpers shared by the MTA/ESP adapters (stream/decode/common.cc) ---
+
+// A JSON string copied into the arena, or null (empty). Unlike ReadText, numbers, booleans,
+// arrays and objects are INCORRECT_TYPE: for addresses and host names a number is a bug.
+simdjson::error_code ReadString(simdjson::ondemand::value value, Arena& arena,
+                                std::string_view* out);
+// A JSON string or null without copying: a view into the parser's string buffer, valid until the
+// parser starts the next document. For discriminators that are compared on the spot.
+simdjson::error_code PeekString(simdjson::ondemand::value value, std::string_view* out);
+// True when the value is JSON null (the value is consumed then).
+bool IsNull(simdjson::ondemand::value value);
+// The document as a top-level object, or not_object / json_syntax.
+DecodeStatus RootObject(simdjson::ondemand::document& doc, std::string_view what,
+                        simdjson::ondemand::object* obj);
+// After the top-level value was consumed: an error unless only whitespace follows.
+DecodeStatus ExpectEnd(simdjson::ondemand::document& doc);
+// Builds a time_ms from a JSON value, or a bad_field error naming `field`.
+DecodeStatus ReadTimeField(simdjson::ondemand::value value, std::string_view field,
+                           std::int64_t* ms);
+
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+std::string_view Trim(std::string_view s);
+// Drops an RFC 3464 diagnostic-type prefix: "smtp; 550 ..." -> "550 ...", "dns; mx.example".
+std::string_view StripDiagnosticType(std::string_view s);
+// "192.0.2.1:25" -> "192.0.2.1", "[2001:db8::1]:25" -> "2001:db8::1"; a bare IPv6 is kept.
+std::string_view StripPort(std::string_view s);
+// "mx.example.com." -> "mx.example.com".
+std::string_view StripTrailingDot(std::string_view s);
+// True for a dotted-quad or an address with two or more ':' (IPv6).
+bool LooksLikeIp(std::string_view s);
+// True for "d.d.d" status codes (class 2, 4 or 5).
+bool LooksLikeEnhancedCode(std::string_view s);
+// The code if it is a plausible SMTP reply code (200..599), else 0.
+int SmtpCodeOrZero(std::int64_t code);
+// "550" + "5.1.1" + "content" -> "550 5.1.1 content" in the arena (one allocation); empty or
+// zero parts are left out and nothing is prefixed when `content` already starts with the code.
+// `content` must already live in the arena (it is returned as it is when nothing is prefixed).
+std::string_view ComposeReply(Arena& arena, int code, std::string_view enhanced,
+                              std::string_view content);
+// Fills smtp_code and enhanced_code from `text` where the source gave none.
+void FillReplyCodes(BounceEvent* ev);
+// "host.example (192.0.2.1)" or "192.0.2.1:25 (host.example)" -> host and address.
+void SplitHostAndAddress(std::string_view s, std::string_view* host, std::string_view* address);
+
+// Copies every field of `tmpl` into `ev` where `ev` has none (empty view, zero number); the type
+// always comes from `tmpl`. For sources that list recipients apart from the shared fields.
+void MergeMissing(const BounceEvent& tmpl, BounceEvent* ev);
+
+// Status-returning wrappers of the readers above; `field` names the field in the error.
+DecodeStatus GetString(simdjson::ondemand::value value, Arena& arena, std::string_view field,
+                       std::string_view* out);
+DecodeStatus GetText(simdjson::ondemand::value value, Arena& arena, std::string_view field,
+                     std::string_view* out);
+DecodeStatus GetPeek(simdjson::ondemand::value value, std::string_view field,
+                     std::string_view* out);
+DecodeStatus GetInt(simdjson::ondemand::value value, std::string_view field, std::int64_t* out);
+
+// Calls fn(key, value) -> DecodeStatus for each field of `obj` (raw-key loop; fields fn does not
+// consume are skipped without recursion). Stops at the first error.
+template <class Fn>
+DecodeStatus ForEachField(simdjson::ondemand::object obj, std::string_view where, Fn&& fn) {
+  for (auto field : obj) {
+    std::string_view key;
+    if (auto err = field.unescaped_key().get(key)) return std::unexpected(JsonError(err, where));
+    simdjson::ondemand::value value;
+    if (auto err = field.value().get(value)) return std::unexpected(JsonError(err, where));
+    if (auto status = fn(key, value); !status) return status;
+  }
+  return {};
+}
+
+// The same for a value that must be an object; null counts as an empty object.
+template <class Fn>
+DecodeStatus ForEachFieldOf(simdjson::ondemand::value value, std::string_view where, Fn&& fn) {
+  if (IsNull(value)) return {};
+  simdjson::ondemand::object obj;
+  if (auto err = value.get_object().get(obj)) return std::unexpected(JsonError(err, where));
+  return ForEachField(obj, where, std::forward<Fn>(fn));
+}
+
+// Calls fn(element) -> DecodeStatus for each element of a value that must be an array (null
+// counts as empty).
+template <class Fn>
+DecodeStatus ForEachElement(simdjson::ondemand::value value, std::string_view where, Fn&& fn) {
+  if (IsNull(value)) return {};
+  simdjson::ondemand::array arr;
+  if (auto err = value.get_array().get(arr)) return std::unexpected(JsonError(err, where));
+  for (auto element : arr) {
+    simdjson::ondemand::value v;
+    if (auto err = element.get(v)) return std::unexpected(JsonError(err, where));
+    if (auto status = fn(v); !status) return status;
+  }
+  return {};
+}
 
 // Each adapter: decodes one payload, appends events.
 DecodeStatus Canonical(Decoder::Impl& impl, std::string_view payload,

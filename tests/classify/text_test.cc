@@ -28,6 +28,15 @@ TEST(TextTest, EnhancedCodeSkipsIpAddresses) {
   EXPECT_EQ(ExtractEnhancedCode("version 5.1"), "");
 }
 
+TEST(TextTest, LeadingEnhancedCodeOfAStatusField) {
+  EXPECT_EQ(internal::LeadingEnhancedCode("5.2.1"), "5.2.1");
+  EXPECT_EQ(internal::LeadingEnhancedCode("5.2.1 (mailbox disabled)"), "5.2.1");
+  EXPECT_EQ(internal::LeadingEnhancedCode(" 4.4.7"), "4.4.7");
+  EXPECT_EQ(internal::LeadingEnhancedCode("5.2.1x"), "");
+  EXPECT_EQ(internal::LeadingEnhancedCode("smtp; 5.1.1"), "");
+  EXPECT_EQ(internal::LeadingEnhancedCode(""), "");
+}
+
 TEST(TextTest, EnhancedCodeShape) {
   EXPECT_TRUE(internal::IsEnhancedCode("5.1.1"));
   EXPECT_TRUE(internal::IsEnhancedCode("4.7.650"));

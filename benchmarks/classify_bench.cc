@@ -1,0 +1,196 @@
+// classify_bench: events/s of the classifier on the shipped rules, single thread, both engines.
+//
+//   classify_bench [bounces.ndjson from perf-probe's gen_bounces] [max_events=400000] [reps=5]
+//
+// The stream is the probe's synthetic diagnostics with our own filter texts (every row of the
+// acceptance tables in tests/classify/testdata) mixed in as every 8th event. Before timing, the
+// output is checked against a reference: every table row must classify as the table says, and
+// both engines must pick the same rule for every event. Prints the median of `reps` runs.
+#include <simdjson.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "classify/classifier.h"
+
+using namespace bouncestream::classify;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Item {
+  std::string text, mx, expect;  // expect: "vendor/party/action" for table rows, else empty
+  int code = 0;
+  std::string status;
+};
+
+std::vector<Item> LoadProbeStream(const char* path, std::size_t max) {
+  std::vector<Item> out;
+  simdjson::padded_string json;
+  if (simdjson::padded_string::load(path).get(json)) {
+    std::fprintf(stderr, "cannot read %s\n", path);
+    std::exit(1);
+  }
+  simdjson::ondemand::parser parser;
+  simdjson::ondemand::document_stream docs;
+  if (parser.iterate_many(json).get(docs)) std::exit(1);
+  for (auto doc : docs) {
+    if (out.size() >= max) break;
+    Item it;
+    std::string_view s;
+    if (doc["diagnostic"].get_string().get(s) == simdjson::SUCCESS) it.text.assign(s);
+    int64_t code = 0;
+    if (doc["smtp_code"].get_int64().get(code) == simdjson::SUCCESS) it.code = static_cast<int>(code);
+    if (doc["enhanced"].get_string().get(s) == simdjson::SUCCESS) it.status.assign(s);
+    out.push_back(std::move(it));
+  }
+  return out;
+}
+
+std::vector<Item> LoadTables() {
+  std::vector<Item> out;
+  std::vector<std::string> names{"mimecast_table.tsv", "filters_table.tsv"};
+  if (const char* only = std::getenv("BOUNCESTREAM_BENCH_TABLES")) names = {only};
+  for (const auto& name : names) {
+    std::ifstream in(std::string(BOUNCESTREAM_SOURCE_DIR) + "/tests/classify/testdata/" + name);
+    std::string line;
+    bool header = true;
+    while (std::getline(in, line)) {
+      if (line.empty() || line[0] == '#') continue;
+      if (header) {
+        header = false;
+        continue;
+      }
+      std::vector<std::string> c;
+      std::stringstream ss(line);
+      std::string cell;
+      while (std::getline(ss, cell, '\t')) c.push_back(cell);
+      c.resize(8);
+      Item it;
+      it.text = c[0];
+      it.mx = c[1];
+      it.code = c[2].empty() ? 0 : std::stoi(c[2]);
+      it.expect = c[3] + "/" + c[4] + "/" + c[5];
+      out.push_back(std::move(it));
+    }
+  }
+  return out;
+}
+
+BounceEvent EventOf(const Item& it) {
+  BounceEvent ev;
+  ev.text = it.text;
+  ev.mx = it.mx;
+  ev.smtp_code = it.code;
+  ev.enhanced_code = it.status;
+  return ev;
+}
+
+double Median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const char* path = argc > 1 ? argv[1] : "/tmp/perf-probe/bounces.ndjson";
+  const std::size_t max = argc > 2 ? std::stoul(argv[2]) : 400000;
+  const int reps = argc > 3 ? std::stoi(argv[3]) : 5;
+
+  auto probe = LoadProbeStream(path, max);
+  const auto tables = LoadTables();
+  if (tables.empty()) {
+    std::fprintf(stderr, "no acceptance tables found\n");
+    return 1;
+  }
+  std::vector<Item> items;
+  items.reserve(probe.size() + probe.size() / 7 + 1);
+  std::size_t t = 0;
+  for (std::size_t i = 0; i < probe.size(); ++i) {
+    if (i % 8 == 7) items.push_back(tables[t++ % tables.size()]);
+    items.push_back(std::move(probe[i]));
+  }
+  std::vector<BounceEvent> events;
+  events.reserve(items.size());
+  std::size_t bytes = 0;
+  for (const auto& it : items) {
+    events.push_back(EventOf(it));
+    bytes += it.text.size();
+  }
+
+  auto rules = RuleSet::Load(DefaultRulesPath());
+  if (!rules) {
+    std::fprintf(stderr, "rules: %s\n", rules.error()[0].ToString().c_str());
+    return 1;
+  }
+  std::printf("classify_bench: %zu events (%zu table rows mixed in), mean text %.0f B, %zu rules, "
+              "%zu fingerprints\n",
+              events.size(), items.size() - std::min(items.size(), max), double(bytes) / events.size(),
+              (*rules)->rules().size(), (*rules)->fingerprints().size());
+
+  // Reference check before timing.
+  std::vector<std::vector<std::string_view>> chosen;
+  int bad = 0;
+  for (Engine engine : {Engine::kVectorscan, Engine::kRe2Set}) {
+    auto c = Classifier::Create(*rules, {.engine = engine});
+    if (!c) return 1;
+    Classifier::Session s(*c);
+    auto& ids = chosen.emplace_back();
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      const auto r = s.Classify(events[i]);
+      ids.push_back(r.rule);
+      if (!items[i].expect.empty()) {
+        const std::string got = std::string(ToString(r.vendor)) + "/" +
+                                std::string(ToString(r.party)) + "/" +
+                                std::string(ToString(r.action));
+        if (got != items[i].expect && bad++ < 5) {
+          std::fprintf(stderr, "reference mismatch (%s): %s -> %s, want %s\n",
+                       std::string(ToString(engine)).c_str(), items[i].text.c_str(), got.c_str(),
+                       items[i].expect.c_str());
+        }
+      }
+    }
+  }
+  for (std::size_t e = 1; e < chosen.size(); ++e) {
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (chosen[0][i] != chosen[e][i] && bad++ < 10) {
+        std::fprintf(stderr, "engines disagree on: %s (%s vs %s)\n", items[i].text.c_str(),
+                     std::string(chosen[0][i]).c_str(), std::string(chosen[e][i]).c_str());
+      }
+    }
+  }
+  if (bad > 0) {
+    std::fprintf(stderr, "classify_bench: %d reference mismatches, not timing\n", bad);
+    return 1;
+  }
+  std::printf("reference check: ok (table rows as expected, engines agree on every event)\n");
+
+  std::vector<Engine> timed{Engine::kVectorscan, Engine::kRe2Set};
+  if (const char* only = std::getenv("BOUNCESTREAM_BENCH_ENGINE")) {
+    if (auto e = ParseEngine(only)) timed = {*e};
+  }
+  for (Engine engine : timed) {
+    auto c = Classifier::Create(*rules, {.engine = engine});
+    Classifier::Session s(*c);
+    std::vector<double> rates;
+    std::size_t sink = 0;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = Clock::now();
+      for (const auto& ev : events) sink += static_cast<std::size_t>(s.Classify(ev).reason);
+      const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+      rates.push_back(events.size() / sec);
+    }
+    std::printf("ours_%-11s median %9.0f events/s %7.0f ns/event (runs:", 
+                std::string(ToString(engine)).c_str(), Median(rates), 1e9 / Median(rates));
+    for (double x : rates) std::printf(" %.0f", x);
+    std::printf(") sink=%zu\n", sink % 10);
+  }
+  return 0;
+}

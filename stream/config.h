@@ -1,0 +1,114 @@
+// Configuration of `bouncestream run`: one TOML file, BOUNCESTREAM_* environment variables and
+// command-line flags (precedence: defaults < file < environment < flags), plus librdkafka
+// properties passed through verbatim. Keys the application owns (group.id, enable.auto.commit,
+// acks, ...) are rejected in the pass-through; secrets may come from files (`<key>.file`) or the
+// environment, never from argv, and are redacted by PrintConfig. No exceptions: errors are values
+// whose text names the file:line, the environment variable or the flag at fault.
+//
+// The file layout is documented by example in stream/bouncestream.example.toml.
+#ifndef BOUNCESTREAM_STREAM_CONFIG_H_
+#define BOUNCESTREAM_STREAM_CONFIG_H_
+
+#include <expected>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "stream/decode.h"
+
+namespace bouncestream::stream {
+
+// librdkafka properties in the order they were first given; each key at most once.
+using KafkaProperties = std::vector<std::pair<std::string, std::string>>;
+
+struct InputSpec {
+  std::string topic;
+  InputFormat format = InputFormat::kAuto;
+
+  friend bool operator==(const InputSpec&, const InputSpec&) = default;
+};
+
+struct OutputTopics {
+  std::string classified = "bouncestream.classified";
+  std::string dlq = "bouncestream.dlq";
+  std::string suppressions = "bouncestream.suppressions";
+  std::string blocks = "bouncestream.blocks";
+  std::string alerts = "bouncestream.alerts";
+
+  friend bool operator==(const OutputTopics&, const OutputTopics&) = default;
+};
+
+// kDev adds the client settings that make librdkafka's mock cluster (devbroker) usable; the
+// production profile adds nothing but refuses plaintext transport and disabled TLS verification.
+enum class Profile { kDev, kProduction };
+std::string_view ToString(Profile profile);
+std::optional<Profile> ParseProfile(std::string_view name);  // "dev" | "production"
+
+struct Config {
+  std::string bootstrap;          // bootstrap.servers; required (file, env or flag)
+  std::string group;              // application.id == group.id; required
+  std::vector<InputSpec> inputs;  // at least one
+  OutputTopics topics;
+  std::string state_dir = "./bouncestream-state";
+  std::string metrics_addr = "127.0.0.1:9464";
+  std::string rules_path;  // empty = shipped rules
+  std::string engine = "vectorscan";
+  int batch_max_messages = 1000;    // per poll batch, 1..100000
+  int poll_timeout_ms = 100;        // 1..60000
+  int shutdown_timeout_ms = 10000;  // 1..600000
+  Profile profile = Profile::kDev;
+  bool allow_plaintext = false;  // production refuses security.protocol=plaintext unless true
+  // librdkafka properties, verbatim, `<key>.file` indirections already resolved. The consumer and
+  // producer lists override `kafka_common` key by key.
+  KafkaProperties kafka_common, kafka_consumer, kafka_producer;
+  std::string config_file;  // the file that was loaded; empty = none (informational)
+
+  friend bool operator==(const Config&, const Config&) = default;
+};
+
+struct ConfigSources {
+  std::string file_path;  // empty = $BOUNCESTREAM_CONFIG from `env`, else no file
+  // BOUNCESTREAM_* variables (e.g. EnvFromEnviron()); other names are ignored.
+  std::vector<std::pair<std::string, std::string>> env;
+  // Flag overrides (unset = not given).
+  std::optional<std::string> bootstrap, group, state_dir, metrics_addr, rules_path, engine;
+  std::optional<std::string> profile;
+  std::optional<bool> allow_plaintext;
+  std::vector<std::string> inputs;       // "TOPIC[:FORMAT]"; non-empty replaces file/env inputs
+  std::vector<std::string> kafka_props;  // "-X key=value" -> common section; no secrets
+};
+
+// Defaults < file < environment < flags. Every problem found is reported, one per line.
+std::expected<Config, std::string> LoadConfig(const ConfigSources& sources);
+
+// The checks LoadConfig applies to the merged result, for a Config built in code (demo, tests).
+std::expected<void, std::string> ValidateConfig(const Config& config);
+
+// TOML text of the effective config, loadable again; every secret-like value is "***".
+std::string PrintConfig(const Config& config);
+
+// BOUNCESTREAM_* variables from ::environ.
+std::vector<std::pair<std::string, std::string>> EnvFromEnviron();
+
+// The librdkafka property lists the processor must use: app-owned keys first, then (dev profile)
+// the mock-friendly defaults the user did not set, then the user's common + section properties.
+KafkaProperties ConsumerProperties(const Config& config);
+KafkaProperties ProducerProperties(const Config& config);
+
+// "TOPIC" or "TOPIC:FORMAT" (format names as in ParseInputFormat).
+std::expected<InputSpec, std::string> ParseInputSpec(std::string_view text);
+
+// True for property names whose value must never be printed or logged: the name contains
+// password, passphrase, secret, token, key or credential, or is a config string that embeds them
+// (sasl.oauthbearer.config, sasl.jaas.config).
+bool IsSecretKey(std::string_view key);
+
+// librdkafka keys bouncestream sets itself; rejected anywhere in the pass-through.
+std::span<const std::string_view> AppOwnedKafkaKeys();
+
+}  // namespace bouncestream::stream
+
+#endif  // BOUNCESTREAM_STREAM_CONFIG_H_

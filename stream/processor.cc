@@ -1,0 +1,445 @@
+#include "stream/processor.h"
+
+#include <librdkafka/rdkafka.h>
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <thread>
+#include <vector>
+
+#include "stream/decode.h"
+#include "stream/encode.h"
+#include "stream/json_writer.h"
+#include "stream/kafka_produce.h"
+#include "stream/log.h"
+
+namespace bouncestream::stream {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+std::int64_t SteadyMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             SteadyClock::now().time_since_epoch())
+      .count();
+}
+
+struct PartitionTrack;
+
+// One input record whose outputs are in flight.
+struct InFlight {
+  PartitionTrack* track = nullptr;
+  std::int64_t offset = 0;
+  int pending = 0;  // outputs not yet acknowledged
+  bool failed = false;
+};
+
+struct PartitionTrack {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
+  std::int64_t stored = -1;       // last offset stored (next offset to read)
+  bool assigned = true;
+};
+
+void KafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+
+std::string ToLowerAscii(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return out;
+}
+
+}  // namespace
+
+struct Processor::Impl {
+  Config config;
+  std::shared_ptr<const classify::Classifier> classifier;
+  classify::Classifier::Session session;
+  Decoder decoder;
+  ProcessorCounters counters;
+  RateLimitedLog dead_letter_log;
+  rd_kafka_t* consumer = nullptr;
+  rd_kafka_t* producer = nullptr;
+  std::map<std::pair<std::string, std::int32_t>, std::unique_ptr<PartitionTrack>> tracks;
+  std::map<std::string, InputFormat, std::less<>> formats;  // input topic -> format
+  std::vector<classify::BounceEvent> events;
+  std::string value;
+  bool fatal = false;
+  std::string fatal_reason;
+
+  explicit Impl(std::shared_ptr<const classify::Classifier> c)
+      : classifier(c), session(std::move(c)) {}
+
+  ~Impl() {
+    if (consumer != nullptr) rd_kafka_destroy(consumer);
+    if (producer != nullptr) rd_kafka_destroy(producer);
+  }
+
+  std::expected<void, std::string> Connect();
+  void ProcessBatch(std::vector<rd_kafka_message_t*>& batch);
+  void ProcessMessage(const rd_kafka_message_t* m, PartitionTrack* track);
+  bool Produce(const std::string& topic, std::string_view key, std::string_view value,
+               InFlight* inflight, rd_kafka_headers_t* headers);
+  void DeadLetter(const rd_kafka_message_t* m, InFlight* inflight, InputFormat format,
+                  const DecodeError& error);
+  void StoreOffsets();
+  void Commit(bool sync);
+  void FlushProducer(int timeout_ms);
+  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  PartitionTrack* TrackOf(const char* topic, std::int32_t partition);
+};
+
+namespace {
+
+void KafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
+  auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
+  const std::string_view text(buf);
+  if (text.find("offset reset") != std::string_view::npos ||
+      text.find("Offset reset") != std::string_view::npos) {
+    if (impl != nullptr) ++impl->counters.offset_resets;
+    Log(LogLevel::kError, "kafka offset reset: records may have been skipped",
+        {{"facility", std::string_view(fac)}, {"detail", text}});
+    return;
+  }
+  Log(level <= 3 ? LogLevel::kError : level == 4 ? LogLevel::kWarn : LogLevel::kInfo,
+      "librdkafka", {{"facility", std::string_view(fac)}, {"detail", text}});
+}
+
+void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
+  auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
+  auto* inflight = static_cast<InFlight*>(m->_private);
+  if (inflight == nullptr) return;
+  if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    inflight->failed = true;
+    ++impl->counters.delivery_errors;
+    Log(LogLevel::kError, "delivery failed; the input offset will not be committed past it",
+        {{"topic", std::string_view(rd_kafka_topic_name(m->rkt))},
+         {"error", std::string_view(rd_kafka_err2name(m->err))},
+         {"input_topic", std::string_view(inflight->track->topic)},
+         {"input_partition", std::int64_t{inflight->track->partition}},
+         {"input_offset", inflight->offset}});
+  }
+  --inflight->pending;
+}
+
+void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
+                 void* opaque) {
+  (void)rk;
+  static_cast<Processor::Impl*>(opaque)->OnRebalance(err, parts);
+}
+
+std::expected<rd_kafka_conf_t*, std::string> MakeConf(
+    const std::vector<std::pair<std::string, std::string>>& props) {
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      return std::unexpected("librdkafka property '" + k + "': " + err);
+    }
+  }
+  rd_kafka_conf_set_log_cb(conf, KafkaLog);
+  return conf;
+}
+
+}  // namespace
+
+std::expected<void, std::string> Processor::Impl::Connect() {
+  char err[512];
+  auto pconf = MakeConf(ProducerProperties(config));
+  if (!pconf) return std::unexpected(pconf.error());
+  rd_kafka_conf_set_dr_msg_cb(*pconf, OnDelivery);
+  rd_kafka_conf_set_opaque(*pconf, this);
+  producer = rd_kafka_new(RD_KAFKA_PRODUCER, *pconf, err, sizeof err);
+  if (producer == nullptr) return std::unexpected(std::string("producer: ") + err);
+
+  auto cconf = MakeConf(ConsumerProperties(config));
+  if (!cconf) return std::unexpected(cconf.error());
+  rd_kafka_conf_set_rebalance_cb(*cconf, stream::OnRebalance);
+  rd_kafka_conf_set_opaque(*cconf, this);
+  consumer = rd_kafka_new(RD_KAFKA_CONSUMER, *cconf, err, sizeof err);
+  if (consumer == nullptr) return std::unexpected(std::string("consumer: ") + err);
+  rd_kafka_poll_set_consumer(consumer);
+
+  rd_kafka_topic_partition_list_t* topics =
+      rd_kafka_topic_partition_list_new(static_cast<int>(config.inputs.size()));
+  for (const auto& in : config.inputs) {
+    rd_kafka_topic_partition_list_add(topics, in.topic.c_str(), RD_KAFKA_PARTITION_UA);
+    formats[in.topic] = in.format;
+  }
+  const rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer, topics);
+  rd_kafka_topic_partition_list_destroy(topics);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return std::unexpected(std::string("subscribe: ") + rd_kafka_err2str(e));
+  }
+  return {};
+}
+
+PartitionTrack* Processor::Impl::TrackOf(const char* topic, std::int32_t partition) {
+  auto it = tracks.find({topic, partition});
+  if (it == tracks.end() || !it->second->assigned) return nullptr;
+  return it->second.get();
+}
+
+void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
+  ++counters.rebalances;
+  if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+    for (int i = 0; i < parts->cnt; ++i) {
+      auto& slot = tracks[{parts->elems[i].topic, parts->elems[i].partition}];
+      if (!slot) slot = std::make_unique<PartitionTrack>();
+      slot->topic = parts->elems[i].topic;
+      slot->partition = parts->elems[i].partition;
+      slot->assigned = true;
+    }
+    Log(LogLevel::kInfo, "partitions assigned", {{"count", std::int64_t{parts->cnt}}});
+    rd_kafka_assign(consumer, parts);
+    return;
+  }
+  // Revoked or lost: finish what is in flight, store and commit it, then let go.
+  const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+  FlushProducer(config.shutdown_timeout_ms);
+  StoreOffsets();
+  if (!lost) Commit(true);
+  for (int i = 0; i < parts->cnt; ++i) {
+    auto it = tracks.find({parts->elems[i].topic, parts->elems[i].partition});
+    if (it == tracks.end()) continue;
+    it->second->assigned = false;
+    // Keep the bookkeeping of records still in flight (their callbacks point at it).
+    if (it->second->inflight.empty()) tracks.erase(it);
+  }
+  Log(LogLevel::kInfo, lost ? "partitions lost" : "partitions revoked",
+      {{"count", std::int64_t{parts->cnt}}});
+  rd_kafka_assign(consumer, nullptr);
+}
+
+bool Processor::Impl::Produce(const std::string& topic, std::string_view key,
+                              std::string_view val, InFlight* inflight,
+                              rd_kafka_headers_t* headers) {
+  ++inflight->pending;
+  for (;;) {
+    const rd_kafka_resp_err_t e =
+        ProduceCopy(producer, topic.c_str(), key, val, inflight, headers);
+    if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return true;  // the producer owns the headers now
+    if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
+      rd_kafka_poll(producer, 50);  // back-pressure: wait for acknowledgements
+      continue;
+    }
+    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    --inflight->pending;
+    inflight->failed = true;
+    ++counters.delivery_errors;
+    Log(LogLevel::kError, "produce failed", {{"topic", std::string_view(topic)},
+                                             {"error", std::string_view(rd_kafka_err2name(e))}});
+    return false;
+  }
+}
+
+void Processor::Impl::DeadLetter(const rd_kafka_message_t* m, InFlight* inflight,
+                                 InputFormat format, const DecodeError& error) {
+  ++counters.dead_letters;
+  const char* topic = rd_kafka_topic_name(m->rkt);
+  const std::string partition = std::to_string(m->partition);
+  const std::string offset = std::to_string(m->offset);
+  rd_kafka_headers_t* h = rd_kafka_headers_new(6);
+  rd_kafka_header_add(h, "bouncestream.reason", -1, error.kind.data(),
+                      static_cast<ssize_t>(error.kind.size()));
+  rd_kafka_header_add(h, "bouncestream.detail", -1, error.detail.data(),
+                      static_cast<ssize_t>(error.detail.size()));
+  rd_kafka_header_add(h, "bouncestream.source.topic", -1, topic, -1);
+  rd_kafka_header_add(h, "bouncestream.source.partition", -1, partition.data(),
+                      static_cast<ssize_t>(partition.size()));
+  rd_kafka_header_add(h, "bouncestream.source.offset", -1, offset.data(),
+                      static_cast<ssize_t>(offset.size()));
+  const std::string_view adapter = ToString(format);
+  rd_kafka_header_add(h, "bouncestream.adapter", -1, adapter.data(),
+                      static_cast<ssize_t>(adapter.size()));
+  dead_letter_log.Log(LogLevel::kWarn, error.kind, "record sent to the dead-letter topic",
+                      {{"reason", error.kind},
+                       {"detail", std::string_view(error.detail)},
+                       {"topic", std::string_view(topic)},
+                       {"partition", std::int64_t{m->partition}},
+                       {"offset", std::int64_t{m->offset}}});
+  const std::string_view payload(static_cast<const char*>(m->payload), m->len);
+  const std::string_view key(static_cast<const char*>(m->key), m->key_len);
+  Produce(config.topics.dlq, key, payload, inflight, h);
+}
+
+void Processor::Impl::ProcessMessage(const rd_kafka_message_t* m, PartitionTrack* track) {
+  ++counters.records_in;
+  track->inflight.push_back({track, m->offset, 0, false});
+  InFlight* inflight = &track->inflight.back();
+  const char* topic = rd_kafka_topic_name(m->rkt);
+  auto fit = formats.find(std::string_view(topic));
+  const InputFormat format = fit != formats.end() ? fit->second : InputFormat::kAuto;
+  events.clear();
+  decoder.Reset();
+  const std::string_view payload(m->payload != nullptr ? static_cast<const char*>(m->payload) : "",
+                                 m->len);
+  auto decoded = decoder.Decode(payload, format, &events);
+  if (!decoded) {
+    DeadLetter(m, inflight, format, decoded.error());
+    return;
+  }
+  for (const auto& ev : events) {
+    const auto c = session.Classify(ev);
+    value.clear();
+    JsonWriter w(&value);
+    w.BeginObject();
+    WriteEvent(w, ev);
+    w.Key("classification");
+    WriteClassification(w, c);
+    w.Key("source");
+    w.BeginObject();
+    w.Field("topic", std::string_view(topic));
+    w.Field("partition", std::int64_t{m->partition});
+    w.Field("offset", std::int64_t{m->offset});
+    w.Field("format", ToString(*decoded));
+    w.EndObject();
+    w.EndObject();
+    const std::string key = ToLowerAscii(ev.RecipientDomain());
+    if (Produce(config.topics.classified, key, value, inflight, nullptr)) ++counters.events_out;
+  }
+}
+
+void Processor::Impl::ProcessBatch(std::vector<rd_kafka_message_t*>& batch) {
+  for (rd_kafka_message_t* m : batch) {
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) ++counters.offset_resets;
+        Log(LogLevel::kWarn, "consumer error",
+            {{"error", std::string_view(rd_kafka_err2name(m->err))},
+             {"detail", std::string_view(rd_kafka_message_errstr(m))}});
+      }
+      continue;
+    }
+    PartitionTrack* track = TrackOf(rd_kafka_topic_name(m->rkt), m->partition);
+    // A record of a partition revoked while the batch was gathered is left to its new owner,
+    // which resumes from the offset committed on revoke.
+    if (track == nullptr) continue;
+    ProcessMessage(m, track);
+  }
+  for (rd_kafka_message_t* m : batch) rd_kafka_message_destroy(m);
+  batch.clear();
+}
+
+void Processor::Impl::StoreOffsets() {
+  rd_kafka_topic_partition_list_t* list = nullptr;
+  for (auto it = tracks.begin(); it != tracks.end();) {
+    PartitionTrack& t = *it->second;
+    std::int64_t done = -1;
+    while (!t.inflight.empty() && t.inflight.front().pending == 0) {
+      if (t.inflight.front().failed) {
+        if (!fatal) {
+          fatal = true;
+          fatal_reason = "an output record could not be delivered";
+        }
+        break;
+      }
+      done = t.inflight.front().offset;
+      t.inflight.pop_front();
+    }
+    if (done >= 0 && t.assigned) {
+      if (list == nullptr) list = rd_kafka_topic_partition_list_new(8);
+      rd_kafka_topic_partition_list_add(list, t.topic.c_str(), t.partition)->offset = done + 1;
+      t.stored = done + 1;
+    }
+    if (!t.assigned && t.inflight.empty()) {
+      it = tracks.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (list != nullptr) {
+    const rd_kafka_resp_err_t e = rd_kafka_offsets_store(consumer, list);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Log(LogLevel::kWarn, "offset store failed", {{"error", std::string_view(rd_kafka_err2name(e))}});
+    }
+    rd_kafka_topic_partition_list_destroy(list);
+  }
+}
+
+void Processor::Impl::Commit(bool sync) {
+  const rd_kafka_resp_err_t e = rd_kafka_commit(consumer, nullptr, sync ? 0 : 1);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
+    Log(LogLevel::kWarn, "offset commit failed", {{"error", std::string_view(rd_kafka_err2name(e))}});
+  }
+}
+
+void Processor::Impl::FlushProducer(int timeout_ms) {
+  const rd_kafka_resp_err_t e = rd_kafka_flush(producer, timeout_ms);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kError, "producer flush timed out; unacknowledged records stay uncommitted",
+        {{"in_queue", std::int64_t{rd_kafka_outq_len(producer)}}});
+  }
+}
+
+Processor::Processor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Processor::~Processor() = default;
+
+const ProcessorCounters& Processor::counters() const { return impl_->counters; }
+
+std::expected<std::unique_ptr<Processor>, std::string> Processor::Create(
+    const Config& config, std::shared_ptr<const classify::Classifier> classifier) {
+  auto impl = std::make_unique<Impl>(std::move(classifier));
+  impl->config = config;
+  if (auto connected = impl->Connect(); !connected) return std::unexpected(connected.error());
+  return std::unique_ptr<Processor>(new Processor(std::move(impl)));
+}
+
+int Processor::Run(const std::atomic<bool>& stop) {
+  Impl& s = *impl_;
+  std::vector<rd_kafka_message_t*> batch;
+  batch.reserve(static_cast<std::size_t>(s.config.batch_max_messages));
+  std::int64_t last_commit = SteadyMs();
+  std::int64_t last_report = SteadyMs();
+  Log(LogLevel::kInfo, "processor started",
+      {{"group", std::string_view(s.config.group)},
+       {"bootstrap", std::string_view(s.config.bootstrap)},
+       {"inputs", std::int64_t(s.config.inputs.size())}});
+  while (!stop.load(std::memory_order_relaxed) && !s.fatal) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(s.consumer, s.config.poll_timeout_ms);
+    while (m != nullptr) {
+      batch.push_back(m);
+      if (batch.size() >= static_cast<std::size_t>(s.config.batch_max_messages)) break;
+      m = rd_kafka_consumer_poll(s.consumer, 0);
+    }
+    if (!batch.empty()) s.ProcessBatch(batch);
+    rd_kafka_poll(s.producer, 0);
+    s.StoreOffsets();
+    const std::int64_t now = SteadyMs();
+    if (now - last_commit >= 1000) {
+      s.Commit(false);
+      last_commit = now;
+    }
+    if (now - last_report >= 10000) {
+      Log(LogLevel::kInfo, "progress",
+          {{"records_in", s.counters.records_in.load()},
+           {"events_out", s.counters.events_out.load()},
+           {"dead_letters", s.counters.dead_letters.load()},
+           {"delivery_errors", s.counters.delivery_errors.load()}});
+      last_report = now;
+    }
+  }
+  // Drain: everything produced gets acknowledged (bounded), then stored, committed, and the
+  // group is left so partitions move at once.
+  Log(LogLevel::kInfo, s.fatal ? "stopping after a fatal error" : "stopping",
+      {{"reason", std::string_view(s.fatal ? s.fatal_reason : "signal")}});
+  s.FlushProducer(s.config.shutdown_timeout_ms);
+  s.StoreOffsets();
+  s.Commit(true);
+  rd_kafka_consumer_close(s.consumer);
+  Log(LogLevel::kInfo, "stopped",
+      {{"records_in", s.counters.records_in.load()},
+       {"events_out", s.counters.events_out.load()},
+       {"dead_letters", s.counters.dead_letters.load()},
+       {"delivery_errors", s.counters.delivery_errors.load()},
+       {"offset_resets", s.counters.offset_resets.load()}});
+  return s.fatal ? 1 : 0;
+}
+
+}  // namespace bouncestream::stream
