@@ -107,7 +107,9 @@ constexpr std::array kAppOwned = {
     AppOwnedKey{"enable.idempotence", "the producer is always idempotent"},
     AppOwnedKey{"acks", kWhyAcks},
     AppOwnedKey{"request.required.acks", kWhyAcks},
-    AppOwnedKey{"auto.offset.reset", "a new group always starts at the earliest offset"},
+    AppOwnedKey{"auto.offset.reset",
+                "a new group always starts at the earliest offset, and an out-of-range offset "
+                "is reported as an offset reset"},
     AppOwnedKey{"enable.partition.eof", "the processor does not use partition EOF events"},
     AppOwnedKey{"isolation.level",
                 "the consumer reads committed records only (librdkafka's default)"},
@@ -1278,7 +1280,10 @@ KafkaProperties ConsumerProperties(const Config& config) {
   KafkaProperties props = {
       {"bootstrap.servers", config.bootstrap}, {"group.id", config.group},
       {"enable.auto.commit", "false"},         {"enable.auto.offset.store", "false"},
-      {"auto.offset.reset", "earliest"},       {"partition.assignment.strategy", "roundrobin"},
+      // "error", not "earliest": librdkafka would silently skip to the earliest offset when the
+      // group's offset is out of range (retention); the processor starts a new group at the
+      // earliest offset itself and reports a real out-of-range reset (processor.cc).
+      {"auto.offset.reset", "error"},          {"partition.assignment.strategy", "roundrobin"},
       {"enable.partition.eof", "false"},
   };
   const KafkaProperties user = Merged(config.kafka_common, config.kafka_consumer);

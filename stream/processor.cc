@@ -42,7 +42,24 @@ struct PartitionTrack {
   std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
   std::int64_t stored = -1;       // last offset stored (next offset to read)
   bool assigned = true;
+  // Where consumption of this assignment started: the committed offset, BEGINNING (no committed
+  // offset) or INVALID (committed offset unknown; librdkafka looks it up). Used to re-assign a
+  // partition that has not delivered a record yet.
+  std::int64_t start = RD_KAFKA_OFFSET_INVALID;
 };
+
+// An _AUTO_OFFSET_RESET consumer error: librdkafka could not start or continue fetching.
+struct ResetError {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = RD_KAFKA_OFFSET_INVALID;  // the offset it could not fetch, or logical
+  std::string detail;
+};
+
+// Budget for looking up the group's committed offsets when partitions are assigned.
+constexpr int kCommittedTimeoutMs = 5000;
+// Budget for looking up a partition's watermarks to report an offset reset.
+constexpr int kWatermarkTimeoutMs = 2000;
 
 void KafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
 
@@ -91,23 +108,23 @@ struct Processor::Impl {
   void Commit(bool sync);
   void FlushProducer(int timeout_ms);
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  int ChooseStartOffsets(rd_kafka_topic_partition_list_t* parts);
+  void RestartAfterResets(const std::vector<ResetError>& resets);
   PartitionTrack* TrackOf(const char* topic, std::int32_t partition);
 };
 
 namespace {
 
-void KafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf) {
-  auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
-  const std::string_view text(buf);
-  if (text.find("offset reset") != std::string_view::npos ||
-      text.find("Offset reset") != std::string_view::npos) {
-    if (impl != nullptr) ++impl->counters.offset_resets;
-    Log(LogLevel::kError, "kafka offset reset: records may have been skipped",
-        {{"facility", std::string_view(fac)}, {"detail", text}});
-    return;
-  }
+// librdkafka's own log lines, passed through (called on librdkafka's threads). Offset resets are
+// NOT detected here: the consumer runs with auto.offset.reset=error, so librdkafka never resets
+// a position itself but hands the processor an _AUTO_OFFSET_RESET consumer error (ProcessBatch).
+// Matching librdkafka's "offset reset" log text is unreliable: 2.0.2 logs an out-of-range reset
+// as a level-4 OFFSET line only with auto.offset.reset=earliest/latest, nothing at all with
+// log_level < 4, and with debug=topic it also logs "offset reset ... no previously committed
+// offset available" for a new group's normal first start.
+void KafkaLog(const rd_kafka_t*, int level, const char* fac, const char* buf) {
   Log(level <= 3 ? LogLevel::kError : level == 4 ? LogLevel::kWarn : LogLevel::kInfo,
-      "librdkafka", {{"facility", std::string_view(fac)}, {"detail", text}});
+      "librdkafka", {{"facility", std::string_view(fac)}, {"detail", std::string_view(buf)}});
 }
 
 void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
@@ -196,7 +213,12 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
       slot->partition = parts->elems[i].partition;
       slot->assigned = true;
     }
-    Log(LogLevel::kInfo, "partitions assigned", {{"count", std::int64_t{parts->cnt}}});
+    const int from_earliest = ChooseStartOffsets(parts);
+    for (int i = 0; i < parts->cnt; ++i) {
+      tracks[{parts->elems[i].topic, parts->elems[i].partition}]->start = parts->elems[i].offset;
+    }
+    Log(LogLevel::kInfo, "partitions assigned",
+        {{"count", std::int64_t{parts->cnt}}, {"from_earliest", std::int64_t{from_earliest}}});
     rd_kafka_assign(consumer, parts);
     return;
   }
@@ -307,10 +329,14 @@ void Processor::Impl::ProcessMessage(const rd_kafka_message_t* m, PartitionTrack
 }
 
 void Processor::Impl::ProcessBatch(std::vector<rd_kafka_message_t*>& batch) {
+  std::vector<ResetError> resets;
   for (rd_kafka_message_t* m : batch) {
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-      if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-        if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET) ++counters.offset_resets;
+      if (m->err == RD_KAFKA_RESP_ERR__AUTO_OFFSET_RESET && m->rkt != nullptr) {
+        // The partition stopped fetching; RestartAfterResets decides what it means.
+        resets.push_back({rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                          rd_kafka_message_errstr(m)});
+      } else if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF) {
         Log(LogLevel::kWarn, "consumer error",
             {{"error", std::string_view(rd_kafka_err2name(m->err))},
              {"detail", std::string_view(rd_kafka_message_errstr(m))}});
@@ -325,6 +351,104 @@ void Processor::Impl::ProcessBatch(std::vector<rd_kafka_message_t*>& batch) {
   }
   for (rd_kafka_message_t* m : batch) rd_kafka_message_destroy(m);
   batch.clear();
+  if (!resets.empty()) RestartAfterResets(resets);
+}
+
+// auto.offset.reset=error (ConsumerProperties): librdkafka raises _AUTO_OFFSET_RESET both when a
+// partition has no committed offset and when its offset is out of range (e.g. removed by
+// retention), and tells them apart only by the offset on the error. So that a new group's first
+// start raises nothing, every assigned partition gets an explicit start: its committed offset,
+// or BEGINNING when the group has none. Returns how many start at BEGINNING. If the lookup fails,
+// the offsets stay INVALID (librdkafka looks them up) and RestartAfterResets covers the rest.
+int Processor::Impl::ChooseStartOffsets(rd_kafka_topic_partition_list_t* parts) {
+  const rd_kafka_resp_err_t e = rd_kafka_committed(consumer, parts, kCommittedTimeoutMs);
+  int from_earliest = 0;
+  for (int i = 0; i < parts->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = parts->elems[i];
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR || p.err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      p.offset = RD_KAFKA_OFFSET_INVALID;
+    } else if (p.offset < 0) {
+      p.offset = RD_KAFKA_OFFSET_BEGINNING;
+      ++from_earliest;
+    }
+    p.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kWarn, "committed offsets lookup failed; librdkafka looks them up instead",
+        {{"error", std::string_view(rd_kafka_err2name(e))}});
+  }
+  return from_earliest;
+}
+
+// Handles the _AUTO_OFFSET_RESET errors of a batch. An error carrying a real offset (>= 0) means
+// the position the group had reached (committed, or where fetching had got to) is no longer on
+// the broker: the records between it and the log start are gone. That is logged as an error and
+// counted, and the partition resumes at the earliest offset still there: stopping would not bring
+// the records back, and a restarted processor would only hit the same error again. An error with
+// a logical offset means there was no position to lose (no committed offset: a new group, or the
+// lookup in ChooseStartOffsets failed), so the partition simply starts at the earliest offset.
+// librdkafka cannot seek a partition that stopped this way (_STATE), and with the eager
+// roundrobin protocol the assignment can only be replaced as a whole: every other partition is
+// re-assigned at the position the processor has consumed up to.
+void Processor::Impl::RestartAfterResets(const std::vector<ResetError>& resets) {
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kError, "cannot read the assignment to restart partitions after a reset");
+    return;
+  }
+  rd_kafka_position(consumer, assignment);
+  for (int i = 0; i < assignment->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = assignment->elems[i];
+    if (p.offset < 0) {
+      const PartitionTrack* track = TrackOf(p.topic, p.partition);
+      p.offset = track != nullptr ? track->start : RD_KAFKA_OFFSET_INVALID;
+    }
+    p.err = RD_KAFKA_RESP_ERR_NO_ERROR;
+  }
+  bool restart = false;
+  for (const ResetError& r : resets) {
+    rd_kafka_topic_partition_t* p =
+        rd_kafka_topic_partition_list_find(assignment, r.topic.c_str(), r.partition);
+    PartitionTrack* track = TrackOf(r.topic.c_str(), r.partition);
+    if (p == nullptr || track == nullptr) continue;  // revoked since; its new owner starts it
+    if (r.offset >= 0) {
+      ++counters.offset_resets;
+      std::int64_t low = -1, high = -1;
+      if (rd_kafka_query_watermark_offsets(consumer, r.topic.c_str(), r.partition, &low, &high,
+                                           kWatermarkTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        rd_kafka_get_watermark_offsets(consumer, r.topic.c_str(), r.partition, &low, &high);
+      }
+      Log(LogLevel::kError,
+          "kafka offset reset: the group's offset is out of range, records may have been "
+          "skipped (records_skipped); resuming at the earliest offset",
+          {{"topic", std::string_view(r.topic)},
+           {"partition", std::int64_t{r.partition}},
+           {"offset", r.offset},
+           {"low_watermark", low},
+           {"high_watermark", high},
+           {"records_skipped", low > r.offset ? low - r.offset : std::int64_t{0}},
+           {"detail", std::string_view(r.detail)}});
+    } else {
+      Log(LogLevel::kInfo, "no committed offset; starting at the earliest offset",
+          {{"topic", std::string_view(r.topic)},
+           {"partition", std::int64_t{r.partition}},
+           {"detail", std::string_view(r.detail)}});
+    }
+    p->offset = RD_KAFKA_OFFSET_BEGINNING;
+    track->start = RD_KAFKA_OFFSET_BEGINNING;
+    restart = true;
+  }
+  if (restart) {
+    // Replacing the assignment can drop stored offsets that are not committed yet.
+    StoreOffsets();
+    Commit(true);
+    const rd_kafka_resp_err_t e = rd_kafka_assign(consumer, assignment);
+    if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Log(LogLevel::kError, "cannot restart partitions after a reset",
+          {{"error", std::string_view(rd_kafka_err2name(e))}});
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
 }
 
 void Processor::Impl::StoreOffsets() {

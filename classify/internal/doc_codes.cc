@@ -18,9 +18,9 @@ std::string_view Digits(std::string_view t, std::size_t p, std::size_t max) {
   return t.substr(p, q - p);
 }
 
-// `marker` followed by digits: returns the digits, empty if absent.
+// `marker` (exact case, as vendors write it) followed by digits: the digits, empty if absent.
 std::string_view AfterMarker(std::string_view t, std::string_view marker, std::size_t max) {
-  const std::size_t at = FindCaseless(t, marker);
+  const std::size_t at = t.find(marker);
   if (at == std::string_view::npos) return {};
   return Digits(t, at + marker.size(), max);
 }
@@ -30,8 +30,9 @@ bool Mimecast(std::string_view t, DocCode* out) {
     out->Assign({"DOC-1369#", d});
     return true;
   }
-  if (FindCaseless(t, "KBID10473") != std::string_view::npos) {
-    const auto d = AfterMarker(t, "kbid10473.htm#", 3);
+  if (t.find("KBID10473") != std::string_view::npos) {
+    auto d = AfterMarker(t, "kbid10473.htm#", 3);
+    if (d.empty()) d = AfterMarker(t, "KBID10473.htm#", 3);
     out->Assign({"KBID10473", d.empty() ? "" : "#", d});
     return true;
   }
@@ -56,11 +57,12 @@ bool Microsoft(std::string_view t, DocCode* out) {
     out->Assign({"S", d});
     return true;
   }
-  for (std::string_view legacy : {"SC-0", "OU-0", "DY-0", "RP-0"}) {
-    const std::size_t at = FindCaseless(t, legacy);
-    if (at != std::string_view::npos && at + 6 <= t.size() && IsDigit(t[at + 4]) &&
-        IsDigit(t[at + 5])) {
-      out->Assign({t.substr(at, 6)});
+  // Legacy Hotmail codes: "SC-001", "OU-002", "DY-001", "RP-003".
+  for (std::size_t at = t.find("-00"); at != std::string_view::npos; at = t.find("-00", at + 1)) {
+    if (at < 2 || at + 4 > t.size() || !IsDigit(t[at + 3])) continue;
+    const std::string_view code = t.substr(at - 2, 2);
+    if (code == "SC" || code == "OU" || code == "DY" || code == "RP") {
+      out->Assign({t.substr(at - 2, 6)});
       return true;
     }
   }
@@ -68,7 +70,7 @@ bool Microsoft(std::string_view t, DocCode* out) {
 }
 
 bool Google(std::string_view t, DocCode* out) {
-  const std::size_t at = FindCaseless(t, "?p=");
+  const std::size_t at = t.find("?p=");
   if (at != std::string_view::npos) {
     std::size_t q = at + 3;
     while (q < t.size() && IsWord(t[q]) && q - at < 3 + 28) ++q;
@@ -77,7 +79,7 @@ bool Google(std::string_view t, DocCode* out) {
       return true;
     }
   }
-  if (FindCaseless(t, "gcdp") != std::string_view::npos) {
+  if (t.find("gcdp") != std::string_view::npos) {
     out->Assign({"gcdp"});
     return true;
   }
@@ -101,7 +103,7 @@ bool Yahoo(std::string_view t, DocCode* out) {
 }
 
 bool Prefixed(std::string_view t, std::string_view marker, std::size_t digits, DocCode* out) {
-  const std::size_t at = FindCaseless(t, marker);
+  const std::size_t at = t.find(marker);
   if (at == std::string_view::npos) return false;
   const auto d = Digits(t, at + marker.size(), digits);
   if (d.size() != digits) return false;

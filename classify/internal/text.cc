@@ -75,19 +75,6 @@ std::string_view FindEnhancedCode(std::string_view t) {
   return {};
 }
 
-std::size_t FindCaseless(std::string_view hay, std::string_view needle, std::size_t from) {
-  if (needle.empty()) return from <= hay.size() ? from : std::string_view::npos;
-  if (hay.size() < needle.size()) return std::string_view::npos;
-  const char first = Lower(needle[0]);
-  for (std::size_t p = from; p + needle.size() <= hay.size(); ++p) {
-    if (Lower(hay[p]) != first) continue;
-    std::size_t k = 1;
-    while (k < needle.size() && Lower(hay[p + k]) == Lower(needle[k])) ++k;
-    if (k == needle.size()) return p;
-  }
-  return std::string_view::npos;
-}
-
 std::optional<Vendor> VendorOfHost(const std::vector<MxFingerprint>& table, std::string_view host) {
   while (!host.empty() && (host.back() == '.' || host.back() == ']' || host.back() == ' ')) {
     host.remove_suffix(1);

@@ -21,8 +21,6 @@ bool IsGenericEnhancedCode(std::string_view s);
 int FindReplyCode(std::string_view text);
 // First enhanced status code standing alone in the text, empty if none.
 std::string_view FindEnhancedCode(std::string_view text);
-// Position of `needle` in `hay`, ASCII case-insensitive; npos if absent.
-std::size_t FindCaseless(std::string_view hay, std::string_view needle, std::size_t from = 0);
 // The vendor whose MX suffix matches `host` on a label boundary.
 std::optional<Vendor> VendorOfHost(const std::vector<MxFingerprint>& table, std::string_view host);
 

@@ -1,8 +1,6 @@
 // `bouncestream classify`: events in (files or stdin), classified NDJSON (or a table) out.
 #include <cstdio>
 #include <fstream>
-#include <iostream>
-#include <iterator>
 #include <map>
 #include <sstream>
 
@@ -77,8 +75,11 @@ void ReportError(std::string_view file, std::size_t line, const DecodeError& err
 
 bool ReadAll(const std::string& file, std::string* content) {
   if (file == "-") {
-    content->assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-    return true;
+    content->clear();
+    char buf[65536];
+    std::size_t n;
+    while ((n = std::fread(buf, 1, sizeof buf, stdin)) > 0) content->append(buf, n);
+    return std::ferror(stdin) == 0;
   }
   std::ifstream in(file, std::ios::binary);
   if (!in) return false;

@@ -49,6 +49,21 @@ rd_kafka_t* NewClient(rd_kafka_type_t type,
   return rk;
 }
 
+// Hides the local part of every address in a text shown on screen ("***@example.com").
+std::string MaskAddresses(std::string text) {
+  for (std::size_t at = text.find('@'); at != std::string::npos; at = text.find('@', at + 1)) {
+    std::size_t start = at;
+    while (start > 0 && text[start - 1] != ' ' && text[start - 1] != '<' && text[start - 1] != ':' &&
+           text[start - 1] != '(' && text[start - 1] != '[') {
+      --start;
+    }
+    if (start == at) continue;
+    text.replace(start, at - start, "***");
+    at = start + 3;
+  }
+  return text;
+}
+
 void Count(const rd_kafka_message_t* m, simdjson::ondemand::parser& parser, std::string& buf,
            Tally* t) {
   const std::string_view topic = rd_kafka_topic_name(m->rkt);
@@ -88,6 +103,7 @@ void Count(const rd_kafka_message_t* m, simdjson::ondemand::parser& parser, std:
   ++t->action[std::string(action)];
   auto& ex = t->example[party_copy];
   if (ex.empty() && !text_copy.empty()) {
+    text_copy = MaskAddresses(std::move(text_copy));
     if (text_copy.size() > 110) text_copy = text_copy.substr(0, 107) + "...";
     ex = vendor_copy + " / " + std::string(action) + " / " + reason_copy + "\n      " + text_copy;
   }

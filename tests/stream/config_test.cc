@@ -852,7 +852,7 @@ TEST_F(ConfigTest, ConsumerPropertiesDevProfile) {
   EXPECT_EQ(PropOr(p, "group.id"), "g");
   EXPECT_EQ(PropOr(p, "enable.auto.commit"), "false");
   EXPECT_EQ(PropOr(p, "enable.auto.offset.store"), "false");
-  EXPECT_EQ(PropOr(p, "auto.offset.reset"), "earliest");
+  EXPECT_EQ(PropOr(p, "auto.offset.reset"), "error");  // the processor handles resets itself
   EXPECT_EQ(PropOr(p, "partition.assignment.strategy"), "roundrobin");
   EXPECT_EQ(PropOr(p, "enable.partition.eof"), "false");
   EXPECT_EQ(PropOr(p, "session.timeout.ms"), "8000");  // the user's, once
