@@ -49,4 +49,21 @@ void EncodeClassified(const classify::BounceEvent& ev, const classify::Classific
   w.EndObject();
 }
 
+void EncodeClassifiedRecord(const classify::BounceEvent& ev, const classify::Classification& c,
+                            const SourceRef& source, std::string* out) {
+  JsonWriter w(out);
+  w.BeginObject();
+  WriteEvent(w, ev);
+  w.Key("classification");
+  WriteClassification(w, c);
+  w.Key("source");
+  w.BeginObject();
+  w.Field("topic", source.topic);
+  w.Field("partition", std::int64_t{source.partition});
+  w.Field("offset", source.offset);
+  w.Field("format", source.format);
+  w.EndObject();
+  w.EndObject();
+}
+
 }  // namespace bouncestream::stream

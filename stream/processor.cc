@@ -11,7 +11,6 @@
 
 #include "stream/decode.h"
 #include "stream/encode.h"
-#include "stream/json_writer.h"
 #include "stream/kafka_produce.h"
 #include "stream/log.h"
 
@@ -310,19 +309,7 @@ void Processor::Impl::ProcessMessage(const rd_kafka_message_t* m, PartitionTrack
   for (const auto& ev : events) {
     const auto c = session.Classify(ev);
     value.clear();
-    JsonWriter w(&value);
-    w.BeginObject();
-    WriteEvent(w, ev);
-    w.Key("classification");
-    WriteClassification(w, c);
-    w.Key("source");
-    w.BeginObject();
-    w.Field("topic", std::string_view(topic));
-    w.Field("partition", std::int64_t{m->partition});
-    w.Field("offset", std::int64_t{m->offset});
-    w.Field("format", ToString(*decoded));
-    w.EndObject();
-    w.EndObject();
+    EncodeClassifiedRecord(ev, c, {topic, m->partition, m->offset, ToString(*decoded)}, &value);
     const std::string key = ToLowerAscii(ev.RecipientDomain());
     if (Produce(config.topics.classified, key, value, inflight, nullptr)) ++counters.events_out;
   }
