@@ -25,8 +25,7 @@
 #include "stream/decode.h"
 #include "stream/demo/generator.h"
 #include "stream/kafka_produce.h"
-
-extern char** environ;
+#include "tests/stream/child_process.h"
 
 namespace bouncestream::stream {
 namespace {
@@ -34,56 +33,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-struct Child {
-  pid_t pid = -1;
-  std::string log;
-  ~Child() { Kill(); }
-  void Kill() {
-    if (pid > 0) {
-      kill(pid, SIGKILL);
-      waitpid(pid, nullptr, 0);
-      pid = -1;
-    }
-  }
-  // SIGTERM and wait; returns the exit code, or -1 if it had to be killed.
-  int Terminate(int timeout_ms) {
-    if (pid <= 0) return -1;
-    kill(pid, SIGTERM);
-    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
-    while (Clock::now() < deadline) {
-      int status = 0;
-      if (waitpid(pid, &status, WNOHANG) == pid) {
-        pid = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-    Kill();
-    return -1;
-  }
-};
-
-void Spawn(Child* child, const std::vector<std::string>& args, const std::string& log) {
-  std::vector<char*> argv;
-  std::string exe = BOUNCESTREAM_BINARY;
-  argv.push_back(exe.data());
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  ASSERT_EQ(posix_spawn(&child->pid, exe.c_str(), &fa, nullptr, argv.data(), environ), 0);
-  posix_spawn_file_actions_destroy(&fa);
-  child->log = log;
-}
-
-std::string Slurp(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+using testing::Child;
+using testing::Slurp;
+using testing::Spawn;
 
 struct Expected {
   std::map<std::string, std::string> rule_of_id;  // event id -> rule the classifier picks
