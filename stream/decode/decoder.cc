@@ -10,8 +10,8 @@ namespace bouncestream::stream {
 
 namespace {
 constexpr std::array<std::string_view, 11> kFormatNames{
-    "auto",   "canonical", "kumomta", "powermta", "postfix",  "postal",
-    "ses",    "sendgrid",  "mailgun", "postmark", "sparkpost"};
+    "auto", "canonical", "kumomta", "powermta", "postfix",  "postal",
+    "ses",  "sendgrid",  "mailgun", "postmark", "sparkpost"};
 }  // namespace
 
 std::string_view ToString(InputFormat format) {
@@ -45,14 +45,13 @@ std::expected<InputFormat, DecodeError> Decoder::Decode(std::string_view payload
                                                         InputFormat format,
                                                         std::vector<classify::BounceEvent>* out) {
   if (payload.size() > kMaxPayloadBytes) {
-    return std::unexpected(decode::Error(
-        "too_large", "payload of " + std::to_string(payload.size()) + " bytes exceeds " +
-                         std::to_string(kMaxPayloadBytes)));
+    return std::unexpected(
+        decode::Error("too_large", "payload of " + std::to_string(payload.size()) +
+                                       " bytes exceeds " + std::to_string(kMaxPayloadBytes)));
   }
   std::size_t first = 0;
-  while (first < payload.size() &&
-         (payload[first] == ' ' || payload[first] == '\t' || payload[first] == '\r' ||
-          payload[first] == '\n')) {
+  while (first < payload.size() && (payload[first] == ' ' || payload[first] == '\t' ||
+                                    payload[first] == '\r' || payload[first] == '\n')) {
     ++first;
   }
   if (first == payload.size()) return std::unexpected(decode::Error("empty", "empty payload"));
@@ -60,16 +59,36 @@ std::expected<InputFormat, DecodeError> Decoder::Decode(std::string_view payload
   const std::size_t before = out->size();
   DecodeStatus status;
   switch (format) {
-    case InputFormat::kCanonical: status = decode::Canonical(*impl_, payload, out); break;
-    case InputFormat::kKumo: status = decode::Kumo(*impl_, payload, out); break;
-    case InputFormat::kPowerMta: status = decode::PowerMta(*impl_, payload, out); break;
-    case InputFormat::kPostfix: status = decode::Postfix(*impl_, payload, out); break;
-    case InputFormat::kPostal: status = decode::Postal(*impl_, payload, out); break;
-    case InputFormat::kSes: status = decode::Ses(*impl_, payload, out); break;
-    case InputFormat::kSendgrid: status = decode::Sendgrid(*impl_, payload, out); break;
-    case InputFormat::kMailgun: status = decode::Mailgun(*impl_, payload, out); break;
-    case InputFormat::kPostmark: status = decode::Postmark(*impl_, payload, out); break;
-    case InputFormat::kSparkpost: status = decode::Sparkpost(*impl_, payload, out); break;
+    case InputFormat::kCanonical:
+      status = decode::Canonical(*impl_, payload, out);
+      break;
+    case InputFormat::kKumo:
+      status = decode::Kumo(*impl_, payload, out);
+      break;
+    case InputFormat::kPowerMta:
+      status = decode::PowerMta(*impl_, payload, out);
+      break;
+    case InputFormat::kPostfix:
+      status = decode::Postfix(*impl_, payload, out);
+      break;
+    case InputFormat::kPostal:
+      status = decode::Postal(*impl_, payload, out);
+      break;
+    case InputFormat::kSes:
+      status = decode::Ses(*impl_, payload, out);
+      break;
+    case InputFormat::kSendgrid:
+      status = decode::Sendgrid(*impl_, payload, out);
+      break;
+    case InputFormat::kMailgun:
+      status = decode::Mailgun(*impl_, payload, out);
+      break;
+    case InputFormat::kPostmark:
+      status = decode::Postmark(*impl_, payload, out);
+      break;
+    case InputFormat::kSparkpost:
+      status = decode::Sparkpost(*impl_, payload, out);
+      break;
     default:
       status = std::unexpected(decode::Error(
           "unknown_format", "no adapter for format '" + std::string(ToString(format)) + "'"));
@@ -118,8 +137,11 @@ simdjson::error_code ReadText(simdjson::ondemand::value value, Arena& arena,
       *out = arena.Copy(raw);
       return simdjson::SUCCESS;
     }
-    case simdjson::ondemand::json_type::null: *out = {}; return simdjson::SUCCESS;
-    default: return simdjson::INCORRECT_TYPE;
+    case simdjson::ondemand::json_type::null:
+      *out = {};
+      return simdjson::SUCCESS;
+    default:
+      return simdjson::INCORRECT_TYPE;
   }
 }
 
@@ -153,7 +175,14 @@ simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out)
 
 namespace {
 
-bool Num(std::string_view s, std::size_t pos, std::size_t len, int* out) {
+std::int64_t FromUnixNumber(double v) {
+  // Seconds until the year 5138; anything larger is taken as milliseconds.
+  return v < 1e11 ? static_cast<std::int64_t>(v * 1000.0) : static_cast<std::int64_t>(v);
+}
+
+}  // namespace
+
+bool FixedDigits(std::string_view s, std::size_t pos, std::size_t len, int* out) {
   if (pos + len > s.size()) return false;
   int v = 0;
   for (std::size_t i = pos; i < pos + len; ++i) {
@@ -163,13 +192,6 @@ bool Num(std::string_view s, std::size_t pos, std::size_t len, int* out) {
   *out = v;
   return true;
 }
-
-std::int64_t FromUnixNumber(double v) {
-  // Seconds until the year 5138; anything larger is taken as milliseconds.
-  return v < 1e11 ? static_cast<std::int64_t>(v * 1000.0) : static_cast<std::int64_t>(v);
-}
-
-}  // namespace
 
 bool ParseTimeText(std::string_view s, std::int64_t* ms) {
   if (s.empty()) return false;
@@ -183,14 +205,14 @@ bool ParseTimeText(std::string_view s, std::int64_t* ms) {
     }
   }
   int y, mo, d, h = 0, mi = 0, sec = 0;
-  if (!Num(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !Num(s, 5, 2, &mo) || s[7] != '-' ||
-      !Num(s, 8, 2, &d)) {
+  if (!FixedDigits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !FixedDigits(s, 5, 2, &mo) ||
+      s[7] != '-' || !FixedDigits(s, 8, 2, &d)) {
     return false;
   }
   std::size_t p = 10;
   if (p < s.size() && (s[p] == 'T' || s[p] == ' ')) {
-    if (!Num(s, p + 1, 2, &h) || s.size() < p + 9 || s[p + 3] != ':' || !Num(s, p + 4, 2, &mi) ||
-        s[p + 6] != ':' || !Num(s, p + 7, 2, &sec)) {
+    if (!FixedDigits(s, p + 1, 2, &h) || s.size() < p + 9 || s[p + 3] != ':' ||
+        !FixedDigits(s, p + 4, 2, &mi) || s[p + 6] != ':' || !FixedDigits(s, p + 7, 2, &sec)) {
       return false;
     }
     p += 9;
@@ -212,10 +234,10 @@ bool ParseTimeText(std::string_view s, std::int64_t* ms) {
       ++p;
     } else if (s[p] == '+' || s[p] == '-') {
       int oh, om = 0;
-      if (!Num(s, p + 1, 2, &oh)) return false;
+      if (!FixedDigits(s, p + 1, 2, &oh)) return false;
       std::size_t q = p + 3;
       if (q < s.size() && s[q] == ':') ++q;
-      if (q < s.size() && !Num(s, q, 2, &om)) return false;
+      if (q < s.size() && !FixedDigits(s, q, 2, &om)) return false;
       offset_min = (oh * 60 + om) * (s[p] == '-' ? -1 : 1);
       p = q + (q < s.size() ? 2 : 0);
     } else if (s[p] == ' ') {
@@ -230,9 +252,9 @@ bool ParseTimeText(std::string_view s, std::int64_t* ms) {
                            day{static_cast<unsigned>(d)}};
   if (!ymd.ok()) return false;
   const auto days = sys_days{ymd}.time_since_epoch().count();
-  *ms = ((static_cast<std::int64_t>(days) * 24 + h) * 3600 + mi * 60 + sec - offset_min * 60) *
-            1000 +
-        millis;
+  *ms =
+      ((static_cast<std::int64_t>(days) * 24 + h) * 3600 + mi * 60 + sec - offset_min * 60) * 1000 +
+      millis;
   return true;
 }
 

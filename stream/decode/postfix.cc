@@ -29,17 +29,6 @@
 namespace bouncestream::stream::decode {
 namespace {
 
-bool Digits(std::string_view s, std::size_t pos, std::size_t len, int* out) {
-  if (pos + len > s.size()) return false;
-  int v = 0;
-  for (std::size_t i = pos; i < pos + len; ++i) {
-    if (s[i] < '0' || s[i] > '9') return false;
-    v = v * 10 + (s[i] - '0');
-  }
-  *out = v;
-  return true;
-}
-
 // "Nov 22 10:00:00" (day may be space padded) -> ms, inferring the year. `size` gets the length
 // of the timestamp.
 bool TraditionalTime(std::string_view s, std::int64_t* ms, std::size_t* size) {
@@ -50,12 +39,12 @@ bool TraditionalTime(std::string_view s, std::int64_t* ms, std::size_t* size) {
   const int month = static_cast<int>(m / 3) + 1;
   int day = 0, h = 0, mi = 0, sec = 0;
   if (s[4] == ' ') {
-    if (!Digits(s, 5, 1, &day)) return false;
-  } else if (!Digits(s, 4, 2, &day)) {
+    if (!FixedDigits(s, 5, 1, &day)) return false;
+  } else if (!FixedDigits(s, 4, 2, &day)) {
     return false;
   }
-  if (s[6] != ' ' || !Digits(s, 7, 2, &h) || s[9] != ':' || !Digits(s, 10, 2, &mi) ||
-      s[12] != ':' || !Digits(s, 13, 2, &sec) || h > 23 || mi > 59 || sec > 60) {
+  if (s[6] != ' ' || !FixedDigits(s, 7, 2, &h) || s[9] != ':' || !FixedDigits(s, 10, 2, &mi) ||
+      s[12] != ':' || !FixedDigits(s, 13, 2, &sec) || h > 23 || mi > 59 || sec > 60) {
     return false;
   }
   *size = 15;

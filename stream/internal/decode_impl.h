@@ -57,6 +57,8 @@ simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out)
 // RFC 3339 / "YYYY-MM-DD HH:MM:SS" string. Returns false when it cannot be read.
 bool ReadTime(simdjson::ondemand::value value, std::int64_t* ms);
 bool ParseTimeText(std::string_view text, std::int64_t* ms);
+// Reads exactly `len` decimal digits at `pos`; false if any is missing or not a digit.
+bool FixedDigits(std::string_view s, std::size_t pos, std::size_t len, int* out);
 
 // Splits "550 5.1.1 text" into code, enhanced code (views into `text`).
 void SplitReply(std::string_view text, int* code, std::string_view* enhanced);
