@@ -22,7 +22,9 @@ std::string_view ToString(Engine engine);
 std::optional<Engine> ParseEngine(std::string_view name);
 
 struct ClassifierOptions {
-  Engine engine = Engine::kVectorscan;
+  // RE2::Set measured ~10 % faster than Vectorscan on the shipped rules once its DFA is warm
+  // (benchmarks/classify.sh); both are linear-time.
+  Engine engine = Engine::kRe2Set;
   // Texts longer than this are scanned only up to here (bounded time per event).
   std::size_t max_text_bytes = 64 * 1024;
 };

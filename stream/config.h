@@ -55,7 +55,7 @@ struct Config {
   std::string state_dir = "./bouncestream-state";
   std::string metrics_addr = "127.0.0.1:9464";
   std::string rules_path;  // empty = shipped rules
-  std::string engine = "vectorscan";
+  std::string engine = "re2set";
   int batch_max_messages = 1000;    // per poll batch, 1..100000
   int poll_timeout_ms = 100;        // 1..60000
   int shutdown_timeout_ms = 10000;  // 1..600000

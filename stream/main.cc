@@ -12,7 +12,7 @@ using bouncestream::stream::cli::kExitUsage;
 void AddRuleOptions(CLI::App* cmd, bouncestream::stream::cli::RuleOptions* rules) {
   cmd->add_option("--rules", rules->rules_path,
                   "Rule file or directory (default: the shipped rules, or $BOUNCESTREAM_RULES)");
-  cmd->add_option("--engine", rules->engine, "Pattern engine: vectorscan or re2set")
+  cmd->add_option("--engine", rules->engine, "Pattern engine: re2set or vectorscan")
       ->capture_default_str();
 }
 
@@ -79,7 +79,7 @@ int main(int argc, char** argv) {
   run->add_option("--state-dir", run_opts.state_dir, "Directory for local state");
   run->add_option("--metrics-addr", run_opts.metrics_addr, "HOST:PORT for /metrics");
   run->add_option("--rules", run_opts.rules.rules_path, "Rule file or directory");
-  run->add_option("--engine", run_opts.engine, "Pattern engine: vectorscan or re2set");
+  run->add_option("--engine", run_opts.engine, "Pattern engine: re2set or vectorscan");
   run->add_option("-X", run_opts.kafka_props,
                   "librdkafka property key=value for consumer and producer (repeatable; no secrets)");
   run->add_flag("--print-config", run_opts.print_config,

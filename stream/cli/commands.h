@@ -15,7 +15,7 @@ inline constexpr int kExitUsage = 2;
 
 struct RuleOptions {
   std::string rules_path;  // empty = the shipped rules
-  std::string engine = "vectorscan";
+  std::string engine = "re2set";
 };
 
 struct ClassifyOptions {

@@ -93,7 +93,7 @@ TEST_F(ConfigTest, MinimalFileGetsDefaults) {
   EXPECT_EQ(c->state_dir, "./bouncestream-state");
   EXPECT_EQ(c->metrics_addr, "127.0.0.1:9464");
   EXPECT_EQ(c->rules_path, "");
-  EXPECT_EQ(c->engine, "vectorscan");
+  EXPECT_EQ(c->engine, "re2set");
   EXPECT_EQ(c->batch_max_messages, 1000);
   EXPECT_EQ(c->poll_timeout_ms, 100);
   EXPECT_EQ(c->shutdown_timeout_ms, 10000);
