@@ -82,6 +82,10 @@ int main(int argc, char** argv) {
   run->add_option("--engine", run_opts.engine, "Pattern engine: re2set or vectorscan");
   run->add_option("-X", run_opts.kafka_props,
                   "librdkafka property key=value for consumer and producer (repeatable; no secrets)");
+  run->add_option("--profile", run_opts.profile,
+                  "dev (default) or production (refuses plaintext and disabled TLS checks)");
+  run->add_flag("--allow-plaintext", run_opts.allow_plaintext,
+                "With --profile production: allow a plaintext connection anyway");
   run->add_flag("--print-config", run_opts.print_config,
                 "Print the effective configuration (secrets redacted) and exit");
 

@@ -50,7 +50,8 @@ int RunDevbroker(const DevbrokerOptions& options);
 
 struct RunOptions {
   std::string config_file;
-  std::string bootstrap, group, state_dir, metrics_addr, engine;
+  std::string bootstrap, group, state_dir, metrics_addr, engine, profile;
+  bool allow_plaintext = false;
   std::vector<std::string> inputs;       // TOPIC[:FORMAT]
   std::vector<std::string> kafka_props;  // -X key=value
   RuleOptions rules;

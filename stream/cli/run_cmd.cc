@@ -38,6 +38,8 @@ int RunProcessor(const RunOptions& options) {
   if (!options.metrics_addr.empty()) sources.metrics_addr = options.metrics_addr;
   if (!options.rules.rules_path.empty()) sources.rules_path = options.rules.rules_path;
   if (!options.engine.empty()) sources.engine = options.engine;
+  if (!options.profile.empty()) sources.profile = options.profile;
+  if (options.allow_plaintext) sources.allow_plaintext = true;
   sources.inputs = options.inputs;
   sources.kafka_props = options.kafka_props;
   auto config = LoadConfig(sources);

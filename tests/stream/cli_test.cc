@@ -112,6 +112,25 @@ TEST(CliTest, ExitCodes) {
   EXPECT_EQ(RunCli("classify /nonexistent/file.ndjson").exit_code, 1);
 }
 
+TEST(CliTest, RunValidatesItsConfigurationBeforeConnecting) {
+  const auto missing = RunCli("run --input in");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.err.find("bootstrap"), std::string::npos) << missing.err;
+  const auto secret = RunCli("run --bootstrap 127.0.0.1:9 --group g --input in -X sasl.password=hunter2");
+  EXPECT_EQ(secret.exit_code, 2);
+  EXPECT_NE(secret.err.find("must not be given on the command line"), std::string::npos);
+  EXPECT_EQ(secret.err.find("hunter2"), std::string::npos) << "a secret is never echoed";
+  const auto owned = RunCli("run --bootstrap 127.0.0.1:9 --group g --input in -X enable.auto.commit=true");
+  EXPECT_EQ(owned.exit_code, 2);
+  const auto production = RunCli("run --bootstrap 127.0.0.1:9 --group g --input in --profile production");
+  EXPECT_EQ(production.exit_code, 2);
+  EXPECT_NE(production.err.find("plaintext"), std::string::npos) << production.err;
+  const auto printed = RunCli("run --bootstrap 127.0.0.1:9 --group g --input in:sendgrid --print-config");
+  EXPECT_EQ(printed.exit_code, 0) << printed.err;
+  EXPECT_NE(printed.out.find("group = \"g\""), std::string::npos) << printed.out;
+  EXPECT_NE(printed.out.find("sendgrid"), std::string::npos) << printed.out;
+}
+
 TEST(CliTest, CheckRulesReportsFileAndLine) {
   const auto dir = std::filesystem::temp_directory_path() / "bouncestream_cli_rules";
   std::filesystem::create_directories(dir);
