@@ -290,12 +290,86 @@ void SplitReply(std::string_view text, int* code, std::string_view* enhanced) {
   }
 }
 
+namespace {
+
+// The quoted strings that tell the JSON formats apart (keys, and one value: "aws.ses").
+enum Marker : unsigned {
+  kTopicArn = 1u << 0,
+  kMessage = 1u << 1,
+  kType = 1u << 2,
+  kNotificationType = 1u << 3,
+  kEventType = 1u << 4,
+  kMail = 1u << 5,
+  kDetailType = 1u << 6,
+  kAwsSes = 1u << 7,
+  kSgId = 1u << 8,
+  kEventData = 1u << 9,
+  kRecordType = 1u << 10,
+  kMsys = 1u << 11,
+  kKumo = 1u << 12,
+  kPayload = 1u << 13,
+  kEvent = 1u << 14,
+};
+
+unsigned MarkerOf(std::string_view t) {
+  static constexpr std::pair<std::string_view, unsigned> kTable[] = {
+      {"TopicArn", kTopicArn},
+      {"Message", kMessage},
+      {"Type", kType},
+      {"notificationType", kNotificationType},
+      {"eventType", kEventType},
+      {"mail", kMail},
+      {"detail-type", kDetailType},
+      {"aws.ses", kAwsSes},
+      {"sg_event_id", kSgId},
+      {"sg_message_id", kSgId},
+      {"event-data", kEventData},
+      {"RecordType", kRecordType},
+      {"msys", kMsys},
+      {"peer_address", kKumo},
+      {"bounce_classification", kKumo},
+      {"egress_pool", kKumo},
+      {"egress_source", kKumo},
+      {"num_attempts", kKumo},
+      {"payload", kPayload},
+      {"event", kEvent},
+  };
+  for (const auto& [name, bit] : kTable) {
+    if (name == t) return bit;
+  }
+  return 0;
+}
+
+// One pass over the top-level quoted strings of a JSON payload (escaped quotes are skipped, so
+// the contents of a JSON-in-a-string such as SNS's Message are not looked into).
+unsigned JsonMarkers(std::string_view payload) {
+  unsigned found = 0;
+  std::size_t p = payload.find('"');
+  while (p != std::string_view::npos) {
+    std::size_t q = p + 1;
+    for (;;) {
+      q = payload.find('"', q);
+      if (q == std::string_view::npos) return found;
+      std::size_t backslashes = 0;
+      while (q - backslashes > p + 1 && payload[q - backslashes - 1] == '\\') ++backslashes;
+      if (backslashes % 2 == 0) break;
+      ++q;
+    }
+    const std::string_view token = payload.substr(p + 1, q - p - 1);
+    if (token.size() <= 24) found |= MarkerOf(token);
+    p = payload.find('"', q + 1);
+  }
+  return found;
+}
+
+}  // namespace
+
 InputFormat Detect(std::string_view payload) {
   if (payload.empty()) return InputFormat::kCanonical;
-  auto has = [payload](std::string_view s) { return payload.find(s) != std::string_view::npos; };
   if (payload[0] != '{' && payload[0] != '[') {
     // PowerMTA accounting CSV starts with its record type (or the header's "type" column);
     // anything else that looks like a Postfix syslog line is Postfix.
+    auto has = [payload](std::string_view s) { return payload.find(s) != std::string_view::npos; };
     const std::string_view head = payload.substr(0, payload.find(','));
     if (head.size() < payload.size() &&
         (head == "type" || head == "d" || head == "b" || head == "t" || head == "tq" ||
@@ -305,20 +379,18 @@ InputFormat Detect(std::string_view payload) {
     if (has("status=") || has("postfix/") || has("postfix[")) return InputFormat::kPostfix;
     return InputFormat::kPowerMta;
   }
-  if (has("\"TopicArn\"") || (has("\"Message\"") && has("\"Type\"")) ||
-      has("\"notificationType\"") || (has("\"eventType\"") && has("\"mail\"")) ||
-      (has("\"detail-type\"") && has("\"aws.ses\""))) {
+  const unsigned m = JsonMarkers(payload);
+  auto all = [m](unsigned bits) { return (m & bits) == bits; };
+  if (all(kTopicArn) || all(kMessage | kType) || all(kNotificationType) ||
+      all(kEventType | kMail) || all(kDetailType | kAwsSes)) {
     return InputFormat::kSes;
   }
-  if (has("\"sg_event_id\"") || has("\"sg_message_id\"")) return InputFormat::kSendgrid;
-  if (has("\"event-data\"")) return InputFormat::kMailgun;
-  if (has("\"RecordType\"")) return InputFormat::kPostmark;
-  if (has("\"msys\"")) return InputFormat::kSparkpost;
-  if (has("\"peer_address\"") || has("\"bounce_classification\"") || has("\"egress_pool\"") ||
-      has("\"egress_source\"") || has("\"num_attempts\"")) {
-    return InputFormat::kKumo;
-  }
-  if (has("\"payload\"") && has("\"event\"")) return InputFormat::kPostal;
+  if (all(kSgId)) return InputFormat::kSendgrid;
+  if (all(kEventData)) return InputFormat::kMailgun;
+  if (all(kRecordType)) return InputFormat::kPostmark;
+  if (all(kMsys)) return InputFormat::kSparkpost;
+  if (all(kKumo)) return InputFormat::kKumo;
+  if (all(kPayload | kEvent)) return InputFormat::kPostal;
   return InputFormat::kCanonical;
 }
 
