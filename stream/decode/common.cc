@@ -270,5 +270,40 @@ DecodeStatus GetInt(simdjson::ondemand::value value, std::string_view field, std
   return {};
 }
 
+DecodeStatus ForEachEventObject(Decoder::Impl& impl, std::string_view payload,
+                                std::string_view shape, EventObjectFn one,
+                                std::vector<BounceEvent>* out) {
+  simdjson::ondemand::document doc;
+  if (auto err = impl.Iterate(payload).get(doc)) {
+    return std::unexpected(JsonError(err, "document"));
+  }
+  simdjson::ondemand::json_type type;
+  if (auto err = doc.type().get(type)) return std::unexpected(JsonError(err, "document"));
+  if (type == simdjson::ondemand::json_type::object) {
+    simdjson::ondemand::value v;
+    if (auto err = doc.get_value().get(v)) return std::unexpected(JsonError(err, "document"));
+    if (auto st = one(v, impl.arena, out); !st) return st;
+  } else if (type == simdjson::ondemand::json_type::array) {
+    simdjson::ondemand::array arr;
+    if (auto err = doc.get_array().get(arr)) return std::unexpected(JsonError(err, "document"));
+    std::size_t count = 0;
+    for (auto element : arr) {
+      simdjson::ondemand::value v;
+      if (auto err = element.get(v)) return std::unexpected(JsonError(err, "event"));
+      simdjson::ondemand::json_type element_type;
+      if (auto err = v.type().get(element_type)) return std::unexpected(JsonError(err, "event"));
+      if (element_type != simdjson::ondemand::json_type::object) {
+        return std::unexpected(Error("not_object", "array element is not a JSON object"));
+      }
+      if (auto st = one(v, impl.arena, out); !st) return st;
+      ++count;
+    }
+    if (count == 0) return std::unexpected(Error("empty", "an empty array of events"));
+  } else {
+    return std::unexpected(Error("not_object", std::string(shape)));
+  }
+  return ExpectEnd(doc);
+}
+
 }  // namespace decode
 }  // namespace bouncestream::stream

@@ -64,37 +64,8 @@ DecodeStatus OneEvent(value v, Arena& arena, std::vector<BounceEvent>* out) {
 
 DecodeStatus Sendgrid(Decoder::Impl& impl, std::string_view payload,
                       std::vector<BounceEvent>* out) {
-  simdjson::ondemand::document doc;
-  if (auto err = impl.Iterate(payload).get(doc)) {
-    return std::unexpected(JsonError(err, "document"));
-  }
-  simdjson::ondemand::json_type type;
-  if (auto err = doc.type().get(type)) return std::unexpected(JsonError(err, "document"));
-  if (type == simdjson::ondemand::json_type::object) {
-    value v;
-    if (auto err = doc.get_value().get(v)) return std::unexpected(JsonError(err, "document"));
-    if (auto st = OneEvent(v, impl.arena, out); !st) return st;
-  } else if (type == simdjson::ondemand::json_type::array) {
-    simdjson::ondemand::array arr;
-    if (auto err = doc.get_array().get(arr)) return std::unexpected(JsonError(err, "document"));
-    std::size_t count = 0;
-    for (auto element : arr) {
-      value v;
-      if (auto err = element.get(v)) return std::unexpected(JsonError(err, "event"));
-      simdjson::ondemand::json_type element_type;
-      if (auto err = v.type().get(element_type)) return std::unexpected(JsonError(err, "event"));
-      if (element_type != simdjson::ondemand::json_type::object) {
-        return std::unexpected(Error("not_object", "array element is not a JSON object"));
-      }
-      if (auto st = OneEvent(v, impl.arena, out); !st) return st;
-      ++count;
-    }
-    if (count == 0) return std::unexpected(Error("empty", "an empty array of events"));
-  } else {
-    return std::unexpected(
-        Error("not_object", "a SendGrid webhook must be an array of event objects"));
-  }
-  return ExpectEnd(doc);
+  return ForEachEventObject(impl, payload, "a SendGrid webhook must be an array of event objects",
+                            OneEvent, out);
 }
 
 }  // namespace bouncestream::stream::decode

@@ -113,32 +113,9 @@ DecodeStatus OneElement(value v, Arena& arena, std::vector<BounceEvent>* out) {
 
 DecodeStatus Sparkpost(Decoder::Impl& impl, std::string_view payload,
                        std::vector<BounceEvent>* out) {
-  simdjson::ondemand::document doc;
-  if (auto err = impl.Iterate(payload).get(doc)) {
-    return std::unexpected(JsonError(err, "document"));
-  }
-  simdjson::ondemand::json_type type;
-  if (auto err = doc.type().get(type)) return std::unexpected(JsonError(err, "document"));
-  if (type == simdjson::ondemand::json_type::object) {
-    value v;
-    if (auto err = doc.get_value().get(v)) return std::unexpected(JsonError(err, "document"));
-    if (auto st = OneElement(v, impl.arena, out); !st) return st;
-  } else if (type == simdjson::ondemand::json_type::array) {
-    simdjson::ondemand::array arr;
-    if (auto err = doc.get_array().get(arr)) return std::unexpected(JsonError(err, "document"));
-    std::size_t count = 0;
-    for (auto element : arr) {
-      value v;
-      if (auto err = element.get(v)) return std::unexpected(JsonError(err, "element"));
-      if (auto st = OneElement(v, impl.arena, out); !st) return st;
-      ++count;
-    }
-    if (count == 0) return std::unexpected(Error("empty", "an empty array of events"));
-  } else {
-    return std::unexpected(
-        Error("not_object", "a SparkPost webhook must be an array of {\"msys\": ...} objects"));
-  }
-  return ExpectEnd(doc);
+  return ForEachEventObject(impl, payload,
+                            "a SparkPost webhook must be an array of {\"msys\": ...} objects",
+                            OneElement, out);
 }
 
 }  // namespace bouncestream::stream::decode

@@ -79,6 +79,15 @@ DecodeStatus RootObject(simdjson::ondemand::document& doc, std::string_view what
                         simdjson::ondemand::object* obj);
 // After the top-level value was consumed: an error unless only whitespace follows.
 DecodeStatus ExpectEnd(simdjson::ondemand::document& doc);
+
+// Webhooks that post one event object or an array of them (SendGrid, SparkPost): calls `one`
+// for the object, or for each element of a non-empty array of objects; `shape` is the error
+// detail when the document is neither.
+using EventObjectFn = DecodeStatus (*)(simdjson::ondemand::value, Arena&,
+                                       std::vector<BounceEvent>*);
+DecodeStatus ForEachEventObject(Decoder::Impl& impl, std::string_view payload,
+                                std::string_view shape, EventObjectFn one,
+                                std::vector<BounceEvent>* out);
 // Builds a time_ms from a JSON value, or a bad_field error naming `field`.
 DecodeStatus ReadTimeField(simdjson::ondemand::value value, std::string_view field,
                            std::int64_t* ms);
