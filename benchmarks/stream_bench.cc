@@ -77,6 +77,7 @@
 #include "stream/demo/generator.h"
 #include "stream/encode.h"
 #include "stream/json_writer.h"
+#include "stream/cli/commands.h"
 #include "stream/kafka_produce.h"
 
 namespace {
@@ -101,9 +102,9 @@ constexpr int kInPartitions = 6;
 constexpr int kClassifiedPartitions = 6;
 constexpr int kDlqPartitions = 2;
 
-std::atomic<bool> g_stop{false};
+// SIGINT/SIGTERM stop the runs (the children are killed on the way out): the processor's flag.
+std::atomic<bool>& g_stop = cli::StopFlag();
 std::string g_engine;  // the classifier engine of stage 2 and of the e2e processor
-void OnSignal(int) { g_stop.store(true); }
 
 double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
 
@@ -1012,12 +1013,7 @@ int main(int argc, char** argv) {
   const std::string stages = std::string(",") + (argc > 5 ? argv[5] : "decode,pipeline,e2e") + ",";
   auto stage = [&](const char* s) { return stages.find("," + std::string(s) + ",") != std::string::npos; };
 
-  struct sigaction sa {};
-  sa.sa_handler = OnSignal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  cli::InstallStopHandlers();
 
   const auto g0 = Clock::now();
   std::vector<GeneratedRecord> records;

@@ -39,7 +39,6 @@ struct PartitionTrack {
   std::string topic;
   std::int32_t partition = 0;
   std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
-  std::int64_t stored = -1;       // last offset stored (next offset to read)
   bool assigned = true;
   // Where consumption of this assignment started: the committed offset, BEGINNING (no committed
   // offset) or INVALID (committed offset unknown; librdkafka looks it up). Used to re-assign a
@@ -74,7 +73,6 @@ std::string ToLowerAscii(std::string_view s) {
 
 struct Processor::Impl {
   Config config;
-  std::shared_ptr<const classify::Classifier> classifier;
   classify::Classifier::Session session;
   Decoder decoder;
   ProcessorCounters counters;
@@ -89,7 +87,7 @@ struct Processor::Impl {
   std::string fatal_reason;
 
   explicit Impl(std::shared_ptr<const classify::Classifier> c)
-      : classifier(c), session(std::move(c)) {}
+      : session(std::move(c)) {}
 
   ~Impl() {
     if (consumer != nullptr) rd_kafka_destroy(consumer);
@@ -457,7 +455,6 @@ void Processor::Impl::StoreOffsets() {
     if (done >= 0 && t.assigned) {
       if (list == nullptr) list = rd_kafka_topic_partition_list_new(8);
       rd_kafka_topic_partition_list_add(list, t.topic.c_str(), t.partition)->offset = done + 1;
-      t.stored = done + 1;
     }
     if (!t.assigned && t.inflight.empty()) {
       it = tracks.erase(it);
