@@ -36,6 +36,8 @@ struct PolicyConfig {
   int sender_config_alert_count = 1;
   std::int64_t sender_config_window_ms = 1 * kHourMs;
   std::int64_t alert_ttl_ms = 24 * kHourMs;
+
+  friend bool operator==(const PolicyConfig&, const PolicyConfig&) = default;
 };
 
 // Defaults plus per-tenant overrides.
@@ -46,6 +48,8 @@ struct PolicySet {
     auto it = tenants.find(tenant);
     return it != tenants.end() ? it->second : defaults;
   }
+
+  friend bool operator==(const PolicySet&, const PolicySet&) = default;
 };
 
 }  // namespace bouncestream::state

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "state/policy.h"
 #include "stream/decode.h"
 
 namespace bouncestream::stream {
@@ -37,6 +38,8 @@ struct OutputTopics {
   std::string suppressions = "bouncestream.suppressions";
   std::string blocks = "bouncestream.blocks";
   std::string alerts = "bouncestream.alerts";
+  std::string audit = "bouncestream.audit";  // operator actions (lift, erase, import)
+  std::string admin = "bouncestream.admin";  // admin commands for a running group (token)
 
   friend bool operator==(const OutputTopics&, const OutputTopics&) = default;
 };
@@ -46,6 +49,37 @@ struct OutputTopics {
 enum class Profile { kDev, kProduction };
 std::string_view ToString(Profile profile);
 std::optional<Profile> ParseProfile(std::string_view name);  // "dev" | "production"
+
+// [state]: the RocksDB state of the decision stage. The changelog topic is
+// "<group>-state-changelog" (one partition per partition of the classified topic).
+struct StateSettings {
+  bool enabled = true;              // false: classify only (no windows, no decisions)
+  bool sync_writes = false;         // fsync the WAL on every state write
+  bool hash_recipients = false;     // store and publish recipients as keyed HMACs
+  std::string hmac_key;             // secret; required when hash_recipients (file or env only)
+  std::int64_t dedupe_horizon_ms = 3LL * 24 * 3600 * 1000;
+  std::int64_t max_lateness_ms = 7LL * 24 * 3600 * 1000;
+  std::int64_t block_cache_bytes = 64LL << 20;
+  std::int64_t hot_window_entries = 1LL << 20;
+
+  friend bool operator==(const StateSettings&, const StateSettings&) = default;
+};
+
+// [admin]: the admin command topic and HTTP admin endpoints need this token (file or env only).
+struct AdminSettings {
+  std::string token;  // secret; empty = admin commands are refused
+
+  friend bool operator==(const AdminSettings&, const AdminSettings&) = default;
+};
+
+// [metrics]: bounded label sets.
+struct MetricsSettings {
+  std::vector<std::string> tenant_allow_list;  // other tenants are labelled "other"
+  // provider bucket -> recipient domain suffixes; empty = the built-in list
+  std::vector<std::pair<std::string, std::vector<std::string>>> providers;
+
+  friend bool operator==(const MetricsSettings&, const MetricsSettings&) = default;
+};
 
 struct Config {
   std::string bootstrap;          // bootstrap.servers; required (file, env or flag)
@@ -65,6 +99,10 @@ struct Config {
   // producer lists override `kafka_common` key by key.
   KafkaProperties kafka_common, kafka_consumer, kafka_producer;
   std::string config_file;  // the file that was loaded; empty = none (informational)
+  StateSettings state;
+  state::PolicySet policy;  // [policy] defaults + [policy.tenant."<id>"] overrides
+  AdminSettings admin;
+  MetricsSettings metrics;
 
   friend bool operator==(const Config&, const Config&) = default;
 };
