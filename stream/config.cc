@@ -75,10 +75,116 @@ constexpr std::array kTopicFields = {
     TopicField{"suppressions", &OutputTopics::suppressions},
     TopicField{"blocks", &OutputTopics::blocks},
     TopicField{"alerts", &OutputTopics::alerts},
+    TopicField{"audit", &OutputTopics::audit},
+    TopicField{"admin", &OutputTopics::admin},
 };
 
-constexpr std::array<std::string_view, 4> kOtherTopLevelKeys = {"profile", "allow_plaintext",
-                                                                "input", "topics"};
+constexpr std::array<std::string_view, 8> kOtherTopLevelKeys = {
+    "profile", "allow_plaintext", "input", "topics", "state", "policy", "admin", "metrics"};
+
+// [state] and [policy]: numbers written with units. Durations are stored in ms.
+enum class Kind {
+  kDuration,  // "90s", "7d"; > 0
+  kTtl,       // a duration, or "0" / "never" = never expires
+  kCount,     // integer >= 1 (an int member)
+  kBytes,     // integer or "64MiB"
+  kEntries,   // integer (an int64 member)
+};
+
+constexpr std::int64_t kMaxDurationMs =
+    36500 * state::kDayMs;  // 100 years: now + TTL never overflows
+constexpr std::int64_t kMiB = std::int64_t{1} << 20;
+constexpr std::int64_t kTiB = std::int64_t{1} << 40;
+constexpr int kMaxCount = 1'000'000;
+constexpr std::size_t kMinHmacKeyBytes = 16;
+constexpr std::string_view kRedacted = "***";
+
+template <class S>
+struct NumField {
+  std::string_view key;  // TOML key; the environment variable is <prefix><KEY>
+  Kind kind;
+  std::int64_t S::*wide = nullptr;  // every kind but kCount
+  int S::*count = nullptr;          // kCount
+  std::int64_t min = 0;
+  std::int64_t max = 0;
+
+  std::int64_t Get(const S& s) const { return count != nullptr ? s.*count : s.*wide; }
+  void Set(S& s, std::int64_t v) const {
+    if (count != nullptr) {
+      s.*count = static_cast<int>(v);
+    } else {
+      s.*wide = v;
+    }
+  }
+};
+
+constexpr std::string_view kEnvState = "BOUNCESTREAM_STATE_";
+constexpr std::string_view kEnvPolicy = "BOUNCESTREAM_POLICY_";
+constexpr std::string_view kEnvMetricsTenants = "BOUNCESTREAM_METRICS_TENANTS";
+
+struct StateBoolField {
+  std::string_view key;
+  bool StateSettings::*member;
+};
+constexpr std::array kStateBoolFields = {
+    StateBoolField{"enabled", &StateSettings::enabled},
+    StateBoolField{"sync_writes", &StateSettings::sync_writes},
+    StateBoolField{"hash_recipients", &StateSettings::hash_recipients},
+};
+
+using StateField = NumField<StateSettings>;
+constexpr std::array kStateNumFields = {
+    StateField{"dedupe_horizon", Kind::kDuration, &StateSettings::dedupe_horizon_ms, nullptr, 1,
+               kMaxDurationMs},
+    StateField{"max_lateness", Kind::kDuration, &StateSettings::max_lateness_ms, nullptr, 1,
+               kMaxDurationMs},
+    StateField{"block_cache", Kind::kBytes, &StateSettings::block_cache_bytes, nullptr, kMiB, kTiB},
+    StateField{"hot_window_entries", Kind::kEntries, &StateSettings::hot_window_entries, nullptr, 1,
+               1'000'000'000},
+};
+
+using PolicyField = NumField<state::PolicyConfig>;
+using state::PolicyConfig;
+constexpr PolicyField Duration(std::string_view key, std::int64_t PolicyConfig::*m) {
+  return {key, Kind::kDuration, m, nullptr, 1, kMaxDurationMs};
+}
+constexpr PolicyField Count(std::string_view key, int PolicyConfig::*m) {
+  return {key, Kind::kCount, nullptr, m, 1, kMaxCount};
+}
+constexpr std::array kPolicyFields = {
+    PolicyField{"hard_suppress_ttl", Kind::kTtl, &PolicyConfig::hard_suppress_ttl_ms, nullptr, 0,
+                kMaxDurationMs},
+    Count("soft_bounce_count", &PolicyConfig::soft_bounce_count),
+    Duration("soft_bounce_window", &PolicyConfig::soft_bounce_window_ms),
+    Duration("soft_suppress_ttl", &PolicyConfig::soft_suppress_ttl_ms),
+    Duration("end_user_suppress_ttl", &PolicyConfig::end_user_suppress_ttl_ms),
+    Count("admin_block_distinct_recipients", &PolicyConfig::admin_block_distinct_recipients),
+    Duration("admin_block_window", &PolicyConfig::admin_block_window_ms),
+    Duration("domain_pause_ttl", &PolicyConfig::domain_pause_ttl_ms),
+    Count("platform_block_count", &PolicyConfig::platform_block_count),
+    Duration("platform_block_window", &PolicyConfig::platform_block_window_ms),
+    Duration("ip_pause_ttl", &PolicyConfig::ip_pause_ttl_ms),
+    Count("sender_config_alert_count", &PolicyConfig::sender_config_alert_count),
+    Duration("sender_config_window", &PolicyConfig::sender_config_window_ms),
+    Duration("alert_ttl", &PolicyConfig::alert_ttl_ms),
+};
+
+// Secrets of the new sections: `<key> = "..."` or `<key>.file = PATH` in the file (as for the
+// librdkafka secrets), <ENV> or <ENV>_FILE in the environment, never a flag.
+struct SecretField {
+  std::string_view section;  // "state"
+  std::string_view key;      // "hmac_key"
+  std::string_view env;      // "BOUNCESTREAM_STATE_HMAC_KEY"
+  std::string& (*ref)(Config&);
+};
+constexpr std::array kSecretFields = {
+    SecretField{"state", "hmac_key", "BOUNCESTREAM_STATE_HMAC_KEY",
+                [](Config& c) -> std::string& { return c.state.hmac_key; }},
+    SecretField{"admin", "token", "BOUNCESTREAM_ADMIN_TOKEN",
+                [](Config& c) -> std::string& { return c.admin.token; }},
+};
+constexpr std::size_t kHmacKeySecret = 0;
+constexpr std::size_t kAdminTokenSecret = 1;
 
 // BOUNCESTREAM_* variables that belong to the project's test and benchmark tools, not to `run`;
 // tolerated so that a developer's shell does not break the processor.
@@ -422,6 +528,156 @@ std::string TomlString(std::string_view s) {
   return out + "\"";
 }
 
+std::optional<std::int64_t> ParseInt64(std::string_view text) {
+  text = Trim(text);
+  std::int64_t value = 0;
+  const auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || ptr != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
+
+// What a value of this kind looks like, for "must be ..." messages.
+std::string_view KindExpected(Kind kind) {
+  switch (kind) {
+    case Kind::kDuration:
+      return "a duration string with a unit (ms, s, m, h, d), e.g. \"90s\", \"30m\", \"7d\"";
+    case Kind::kTtl:
+      return "a duration string with a unit (ms, s, m, h, d), e.g. \"30d\", or \"never\"";
+    case Kind::kCount:
+    case Kind::kEntries:
+      return "an integer";
+    case Kind::kBytes:
+      return "a size: an integer (bytes) or a string such as \"64MiB\" or \"1GiB\"";
+  }
+  return "";
+}
+
+// The value as the messages show it: 7d, never, 64MiB, 5.
+std::string KindText(Kind kind, std::int64_t v) {
+  switch (kind) {
+    case Kind::kTtl:
+      if (v == 0) return "never";
+      [[fallthrough]];
+    case Kind::kDuration:
+      return FormatDurationMs(v);
+    case Kind::kBytes:
+      return FormatByteSize(v);
+    case Kind::kCount:
+    case Kind::kEntries:
+      break;
+  }
+  return std::to_string(v);
+}
+
+// The value as TOML that reads back to `v`.
+std::string KindToml(Kind kind, std::int64_t v) {
+  const std::string text = KindText(kind, v);
+  if (kind == Kind::kCount || kind == Kind::kEntries) return text;
+  if (kind == Kind::kBytes && (IsDigits(text) || text.starts_with('-'))) return text;
+  return TomlString(text);
+}
+
+std::expected<std::int64_t, std::string> KindFromText(Kind kind, std::string_view text) {
+  switch (kind) {
+    case Kind::kDuration:
+    case Kind::kTtl:
+      return ParseDurationMs(text, kind == Kind::kTtl);
+    case Kind::kBytes:
+      return ParseByteSize(text);
+    case Kind::kCount:
+    case Kind::kEntries:
+      if (auto v = ParseInt64(text)) return *v;
+      return std::unexpected("expected an integer, got " + Quote(text));
+  }
+  return std::unexpected(std::string("unknown kind"));
+}
+
+// A TOML value of this kind; the error is a phrase to follow the key's name.
+std::expected<std::int64_t, std::string> KindFromNode(Kind kind, const toml::node& node) {
+  const auto* s = node.as_string();
+  const auto* i = node.as_integer();
+  switch (kind) {
+    case Kind::kDuration:
+    case Kind::kTtl:
+      if (s != nullptr) {
+        auto v = ParseDurationMs(s->get(), kind == Kind::kTtl);
+        if (!v) return std::unexpected(v.error());
+        return *v;
+      }
+      if (i != nullptr) {
+        return std::unexpected("must be " + std::string(KindExpected(kind)) +
+                               ", not the bare number " + std::to_string(i->get()) +
+                               " (the unit is required)");
+      }
+      break;
+    case Kind::kBytes:
+      if (i != nullptr) return i->get();
+      if (s != nullptr) {
+        auto v = ParseByteSize(s->get());
+        if (!v) return std::unexpected(v.error());
+        return *v;
+      }
+      break;
+    case Kind::kCount:
+    case Kind::kEntries:
+      if (i != nullptr) return i->get();
+      break;
+  }
+  return std::unexpected("must be " + std::string(KindExpected(kind)));
+}
+
+// Tenant ids: they become parts of Kafka keys (0x1F-separated) and metric labels.
+std::optional<std::string> CheckTenantId(std::string_view id) {
+  if (id.empty()) return "a tenant id must not be empty";
+  if (id.size() > 255) return "a tenant id has at most 255 bytes";
+  for (char c : id) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f) return "a tenant id must not contain control characters";
+  }
+  return std::nullopt;
+}
+
+// Provider buckets are metric label values: 1..64 of a-z, 0-9, '_' and '-'; "other" is the fold.
+std::optional<std::string> CheckProviderName(std::string_view name) {
+  if (name.empty() || name.size() > 64 || !std::all_of(name.begin(), name.end(), [](char c) {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+      })) {
+    return "a provider name is 1..64 lower-case letters, digits, '_' and '-'";
+  }
+  if (name == "other") return "'other' is the bucket of every domain not listed";
+  return std::nullopt;
+}
+
+// A recipient domain suffix ("gmail.com", "outlook.com", "de"): lower-case LDH labels.
+std::optional<std::string> CheckDomainSuffix(std::string_view d) {
+  if (d.empty()) return "is empty";
+  if (d.size() > 253) return "is longer than 253 characters";
+  if (std::any_of(d.begin(), d.end(),
+                  [](char c) { return static_cast<unsigned char>(c) >= 0x80; })) {
+    return "is not ASCII; write an internationalised domain as its A-label (xn--...)";
+  }
+  if (d.front() == '.' || d.back() == '.')
+    return "must not start or end with '.' (write \"example.com\")";
+  std::string_view rest = d;
+  while (true) {
+    const auto dot = rest.find('.');
+    const std::string_view label = rest.substr(0, dot);
+    if (label.empty()) return "has an empty label ('..')";
+    if (label.size() > 63) return "has a label longer than 63 characters";
+    for (char c : label) {
+      if (c >= 'A' && c <= 'Z') return "must be lower-case";
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return "is not a domain name (letters, digits, '-' and '.')";
+      }
+    }
+    if (label.front() == '-' || label.back() == '-')
+      return "has a label that starts or ends with '-'";
+    if (dot == std::string_view::npos) break;
+    rest.remove_prefix(dot + 1);
+  }
+  return std::nullopt;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Validation of a merged config. `origin(field)` says where a value came from ("" = default).
 
@@ -450,6 +706,10 @@ class Validator {
                          std::to_string(f.min) + ".." + std::to_string(f.max) + ")");
       }
     }
+    CheckState();
+    CheckPolicy();
+    CheckSecretNotPlaceholder(kAdminTokenSecret, config_.admin.token);
+    CheckMetrics();
     if (config_.profile == Profile::kProduction) {
       CheckProductionSecurity(Section::kConsumer, config_.kafka_consumer);
       CheckProductionSecurity(Section::kProducer, config_.kafka_producer);
@@ -462,6 +722,111 @@ class Validator {
     std::string line = where.empty() ? message : where + ": " + message;
     if (std::find(errors_.begin(), errors_.end(), line) == errors_.end()) {
       errors_.push_back(std::move(line));
+    }
+  }
+
+  template <class S>
+  void CheckRange(const std::string& field, const NumField<S>& f, const S& s) {
+    const std::int64_t v = f.Get(s);
+    if (v >= f.min && v <= f.max) return;
+    const std::string range = f.kind == Kind::kTtl
+                                  ? "\"never\" or 1ms.." + KindText(f.kind, f.max)
+                                  : KindText(f.kind, f.min) + ".." + KindText(f.kind, f.max);
+    Error(field, field + " = " + KindText(f.kind, v) + " is out of range (" + range + ")");
+  }
+
+  // "***" is what PrintConfig shows for a secret; loading it back must not make it the secret.
+  void CheckSecretNotPlaceholder(std::size_t index, const std::string& value) {
+    if (value != kRedacted) return;
+    const SecretField& f = kSecretFields[index];
+    const std::string field = std::string(f.section) + "." + std::string(f.key);
+    Error(field, field +
+                     " is \"***\", the placeholder --print-config shows for a secret; give the "
+                     "real value with " +
+                     std::string(f.key) + ".file = PATH in [" + std::string(f.section) + "], " +
+                     std::string(f.env) + " or " + std::string(f.env) + "_FILE");
+  }
+
+  void CheckState() {
+    const StateSettings& st = config_.state;
+    for (const auto& f : kStateNumFields) CheckRange("state." + std::string(f.key), f, st);
+    if (st.hmac_key == kRedacted) {
+      CheckSecretNotPlaceholder(kHmacKeySecret, st.hmac_key);
+    } else if (st.hash_recipients && st.hmac_key.empty()) {
+      Error("state.hash_recipients",
+            "state.hash_recipients = true needs state.hmac_key (at least " +
+                std::to_string(kMinHmacKeyBytes) +
+                " bytes): set hmac_key.file = PATH in [state], or BOUNCESTREAM_STATE_HMAC_KEY_FILE "
+                "or BOUNCESTREAM_STATE_HMAC_KEY");
+    } else if (st.hash_recipients && st.hmac_key.size() < kMinHmacKeyBytes) {
+      // Never the key itself, only its length.
+      Error("state.hmac_key", "state.hmac_key has " + std::to_string(st.hmac_key.size()) +
+                                  " bytes; hash_recipients needs at least " +
+                                  std::to_string(kMinHmacKeyBytes) +
+                                  " (e.g. head -c 32 /dev/urandom > hmac.key)");
+    }
+  }
+
+  void CheckPolicy() {
+    const PolicyConfig& defaults = config_.policy.defaults;
+    for (const auto& f : kPolicyFields) CheckRange("policy." + std::string(f.key), f, defaults);
+    for (const auto& [id, p] : config_.policy.tenants) {
+      const std::string prefix = "policy.tenant." + TomlString(id);
+      if (auto problem = CheckTenantId(id)) {
+        Error(prefix, "[" + prefix + "]: " + *problem);
+        continue;
+      }
+      // A value equal to the default is the default's problem (reported once, above).
+      for (const auto& f : kPolicyFields) {
+        if (f.Get(p) != f.Get(defaults)) CheckRange(prefix + "." + std::string(f.key), f, p);
+      }
+    }
+  }
+
+  void CheckMetrics() {
+    const MetricsSettings& m = config_.metrics;
+    constexpr std::size_t kMaxTenants = 1000;
+    constexpr std::size_t kMaxProviders = 100;
+    const std::string list = "metrics.tenant_allow_list";
+    std::set<std::string_view> tenants;
+    for (const std::string& t : m.tenant_allow_list) {
+      if (auto problem = CheckTenantId(t)) {
+        Error(list, list + " " + Quote(t) + ": " + *problem);
+      } else if (t == "other") {
+        Error(list, list + " lists 'other', the label of every tenant not on the list");
+      } else if (!tenants.insert(t).second) {
+        Error(list, list + " lists " + Quote(t) + " twice");
+      }
+    }
+    if (m.tenant_allow_list.size() > kMaxTenants) {
+      Error(list, list + " has " + std::to_string(m.tenant_allow_list.size()) +
+                      " tenants; at most " + std::to_string(kMaxTenants) +
+                      " (each is a label value of several metrics)");
+    }
+    if (m.providers.size() > kMaxProviders) {
+      Error("metrics.providers", "metrics.providers has " + std::to_string(m.providers.size()) +
+                                     " providers; at most " + std::to_string(kMaxProviders));
+    }
+    std::set<std::string_view> names;
+    std::map<std::string_view, std::string_view> owner;  // domain suffix -> provider
+    for (const auto& [name, domains] : m.providers) {
+      const std::string field = "metrics.providers." + name;
+      if (auto problem = CheckProviderName(name)) {
+        Error(field, "metrics.providers " + Quote(name) + ": " + *problem);
+      } else if (!names.insert(name).second) {
+        Error(field, "metrics.providers " + Quote(name) + " is listed twice");
+      }
+      if (domains.empty()) Error(field, field + " lists no domain suffixes");
+      for (const std::string& d : domains) {
+        if (auto problem = CheckDomainSuffix(d)) {
+          Error(field, field + " " + Quote(d) + " " + *problem);
+        } else if (auto [it, inserted] = owner.emplace(d, name); !inserted) {
+          Error(field,
+                field + " " + Quote(d) +
+                    (it->second == name ? " is listed twice"
+                                        : " is also listed for provider " + Quote(it->second)));
+        }
+      }
     }
   }
 
@@ -607,6 +972,7 @@ class Loader {
   void BeginLayer(Layer layer) {
     layer_ = layer;
     for (auto& keys : layer_keys_) keys.clear();
+    for (auto& secret : secrets_) secret.in_layer = false;
   }
   void SetOrigin(std::string_view field, std::string origin) {
     origin_[std::string(field)] = std::move(origin);
@@ -625,10 +991,39 @@ class Loader {
   void FileKafka(const toml::table& table, Section section, const std::string& prefix, bool top,
                  const std::string& path);
 
+  void FileState(const toml::node& node, const std::string& where, const std::string& path);
+  void FilePolicy(const toml::node& node, const std::string& where, const std::string& path);
+  std::optional<std::size_t> FilePolicyKey(const std::string& section, const std::string& prefix,
+                                           const std::string& k, const toml::node& value,
+                                           const std::string& where, PolicyConfig& target);
+  void FileAdmin(const toml::node& node, const std::string& where, const std::string& path);
+  void FileMetrics(const toml::node& node, const std::string& where, const std::string& path);
+  // `k` is the secret's key, a `<key>` table ({file = PATH}) or "<key>.file".
+  void FileSecret(std::size_t index, const std::string& k, const toml::node& value,
+                  const std::string& where, const std::string& path);
+  void SetSecret(std::size_t index, std::string text, bool is_path, const std::string& origin);
+
   // Environment layer.
   void EnvVar(const std::string& name, const std::string& value);
+  bool EnvSections(const std::string& name, const std::string& value, const std::string& where);
+
+  // A secret of [state] / [admin]: the last layer that gives it wins; a file is read at the end.
+  struct SecretEntry {
+    std::string value;
+    std::string path;  // non-empty: read the value from this file in Finish
+    std::string origin;
+    bool set = false;
+    bool in_layer = false;  // given in the current layer (value and .file together are refused)
+  };
+  // [policy.tenant."<id>"]: the keys the tenant sets; the rest come from the final defaults.
+  struct TenantOverride {
+    PolicyConfig values;
+    std::array<bool, kPolicyFields.size()> set{};
+  };
 
   Config config_;
+  std::array<SecretEntry, kSecretFields.size()> secrets_;
+  std::map<std::string, TenantOverride, std::less<>> tenants_;
   std::map<std::string, std::string, std::less<>> origin_;  // field -> where its value came from
   std::array<std::vector<KafkaEntry>, 3> kafka_;
   std::array<std::set<std::string, std::less<>>, 3> layer_keys_;
@@ -795,6 +1190,14 @@ void Loader::FileTopLevel(const toml::table& doc, const std::string& path) {
       FileInputs(node, where, path);
     } else if (k == "topics") {
       FileTopics(node, where, path);
+    } else if (k == "state") {
+      FileState(node, where, path);
+    } else if (k == "policy") {
+      FilePolicy(node, where, path);
+    } else if (k == "admin") {
+      FileAdmin(node, where, path);
+    } else if (k == "metrics") {
+      FileMetrics(node, where, path);
     } else if (k == "kafka") {
       if (const auto* t = node.as_table()) {
         FileKafka(*t, Section::kCommon, "", true, path);
@@ -883,6 +1286,298 @@ void Loader::FileTopics(const toml::node& node, const std::string& where, const 
       SetOrigin("topics." + k, kw);
     } else {
       Error(kw, "[topics] " + Quote(k) + " must be a string");
+    }
+  }
+}
+
+// " must be ..." after a key's name, ": <problem>" otherwise.
+std::string Phrase(const std::string& problem) {
+  return problem.starts_with("must ") ? " " + problem : ": " + problem;
+}
+
+std::vector<std::string_view> StateKeys() {
+  std::vector<std::string_view> keys;
+  for (const auto& f : kStateBoolFields) keys.push_back(f.key);
+  keys.push_back("hmac_key");
+  keys.push_back("hmac_key.file");
+  for (const auto& f : kStateNumFields) keys.push_back(f.key);
+  return keys;
+}
+
+std::vector<std::string_view> PolicyKeys(bool with_tenant) {
+  std::vector<std::string_view> keys;
+  for (const auto& f : kPolicyFields) keys.push_back(f.key);
+  if (with_tenant) keys.push_back("tenant");
+  return keys;
+}
+
+void Loader::SetSecret(std::size_t index, std::string text, bool is_path,
+                       const std::string& origin) {
+  const SecretField& f = kSecretFields[index];
+  const std::string field = std::string(f.section) + "." + std::string(f.key);
+  SecretEntry& e = secrets_[index];
+  if (e.in_layer) {
+    Error(origin, field + " is given twice (" + std::string(f.key) + " and " + std::string(f.key) +
+                      ".file in [" + std::string(f.section) + "], or " + std::string(f.env) +
+                      " and " + std::string(f.env) + "_FILE); give it once");
+    return;
+  }
+  if (is_path && text.empty()) {
+    Error(origin, field + ": the file path is empty");
+    return;
+  }
+  e.value = is_path ? std::string() : std::move(text);
+  e.path = is_path ? std::move(text) : std::string();
+  e.origin = origin;
+  e.set = true;
+  e.in_layer = true;
+}
+
+void Loader::FileSecret(std::size_t index, const std::string& k, const toml::node& value,
+                        const std::string& where, const std::string& path) {
+  const SecretField& f = kSecretFields[index];
+  const std::string section = "[" + std::string(f.section) + "]";
+  const std::string key(f.key);
+  if (k == key + ".file") {
+    if (const auto* s = value.as_string()) {
+      SetSecret(index, s->get(), true, where);
+    } else {
+      Error(where, section + " " + Quote(k) + " must be a string (the path of the file)");
+    }
+    return;
+  }
+  if (const auto* s = value.as_string()) {
+    SetSecret(index, s->get(), false, where);
+    return;
+  }
+  // `hmac_key.file = PATH` unquoted is the table {file = PATH}.
+  if (const auto* t = value.as_table()) {
+    for (auto&& [sub, node] : *t) {
+      const std::string name = key + "." + std::string(sub.str());
+      const std::string at = Where(path, sub, node);
+      if (sub.str() != "file") {
+        Error(at, "unknown key " + Quote(name) + " in " + section + Suggest(name, {key + ".file"}) +
+                      "; write " + key + ".file = PATH or " + key + " = \"...\"");
+      } else if (const auto* s = node.as_string()) {
+        SetSecret(index, s->get(), true, at);
+      } else {
+        Error(at, section + " " + Quote(name) + " must be a string (the path of the file)");
+      }
+    }
+    return;
+  }
+  Error(where, section + " " + Quote(k) + " must be a string, or " + key + ".file = PATH");
+}
+
+void Loader::FileState(const toml::node& node, const std::string& where, const std::string& path) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    Error(where, "'state' must be a table: [state]");
+    return;
+  }
+  for (auto&& [key, value] : *t) {
+    const std::string k(key.str());
+    const std::string kw = Where(path, key, value);
+    const auto b = std::find_if(kStateBoolFields.begin(), kStateBoolFields.end(),
+                                [&](const StateBoolField& f) { return f.key == k; });
+    if (b != kStateBoolFields.end()) {
+      if (const auto* v = value.as_boolean()) {
+        config_.state.*b->member = v->get();
+        SetOrigin("state." + k, kw);
+      } else {
+        Error(kw, "[state] " + Quote(k) + " must be true or false");
+      }
+      continue;
+    }
+    const auto n = std::find_if(kStateNumFields.begin(), kStateNumFields.end(),
+                                [&](const StateField& f) { return f.key == k; });
+    if (n != kStateNumFields.end()) {
+      if (auto v = KindFromNode(n->kind, value)) {
+        n->Set(config_.state, *v);
+        SetOrigin("state." + k, kw);
+      } else {
+        Error(kw, "[state] " + Quote(k) + Phrase(v.error()));
+      }
+      continue;
+    }
+    const std::string secret(kSecretFields[kHmacKeySecret].key);
+    if (k == secret || k == secret + ".file") {
+      FileSecret(kHmacKeySecret, k, value, kw, path);
+    } else if (k == "dir" || k == "state_dir" || k == "path") {
+      Error(kw, "unknown key " + Quote(k) +
+                    " in [state]: the state directory is the top-level key state_dir (before any "
+                    "[section])");
+    } else {
+      Error(kw, "unknown key " + Quote(k) + " in [state]" + Suggest(k, StateKeys()) +
+                    "; known keys: " + JoinNames(StateKeys()));
+    }
+  }
+}
+
+std::optional<std::size_t> Loader::FilePolicyKey(const std::string& section,
+                                                 const std::string& prefix, const std::string& k,
+                                                 const toml::node& value, const std::string& where,
+                                                 PolicyConfig& target) {
+  const auto f = std::find_if(kPolicyFields.begin(), kPolicyFields.end(),
+                              [&](const PolicyField& pf) { return pf.key == k; });
+  if (f == kPolicyFields.end()) {
+    const bool top = section == "[policy]";
+    Error(where, "unknown key " + Quote(k) + " in " + section + Suggest(k, PolicyKeys(top)) +
+                     "; known keys: " + JoinNames(PolicyKeys(top)));
+    return std::nullopt;
+  }
+  auto v = KindFromNode(f->kind, value);
+  if (!v) {
+    Error(where, section + " " + Quote(k) + Phrase(v.error()));
+    return std::nullopt;
+  }
+  if (f->kind == Kind::kCount &&
+      (*v < std::numeric_limits<int>::min() || *v > std::numeric_limits<int>::max())) {
+    Error(where, prefix + "." + k + " = " + std::to_string(*v) + " is out of range (" +
+                     std::to_string(f->min) + ".." + std::to_string(f->max) + ")");
+    return std::nullopt;
+  }
+  f->Set(target, *v);
+  SetOrigin(prefix + "." + k, where);
+  return static_cast<std::size_t>(f - kPolicyFields.begin());
+}
+
+void Loader::FilePolicy(const toml::node& node, const std::string& where, const std::string& path) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    Error(where, "'policy' must be a table: [policy]");
+    return;
+  }
+  for (auto&& [key, value] : *t) {
+    const std::string k(key.str());
+    const std::string kw = Where(path, key, value);
+    if (k != "tenant") {
+      FilePolicyKey("[policy]", "policy", k, value, kw, config_.policy.defaults);
+      continue;
+    }
+    const auto* tenants = value.as_table();
+    if (tenants == nullptr) {
+      Error(kw, "[policy] 'tenant' must be a table of tenants: [policy.tenant.\"<tenant id>\"]");
+      continue;
+    }
+    for (auto&& [tkey, tvalue] : *tenants) {
+      const std::string id(tkey.str());
+      const std::string tw = Where(path, tkey, tvalue);
+      const std::string prefix = "policy.tenant." + TomlString(id);
+      const std::string section = "[" + prefix + "]";
+      const auto* overrides = tvalue.as_table();
+      if (overrides == nullptr) {
+        Error(tw, "[policy.tenant] " + TomlString(id) + " must be a table: " + section +
+                      " with the [policy] keys that differ for this tenant");
+        continue;
+      }
+      TenantOverride& tenant = tenants_[id];
+      SetOrigin(prefix, tw);
+      for (auto&& [pkey, pvalue] : *overrides) {
+        if (auto i = FilePolicyKey(section, prefix, std::string(pkey.str()), pvalue,
+                                   Where(path, pkey, pvalue), tenant.values)) {
+          tenant.set[*i] = true;
+        }
+      }
+    }
+  }
+}
+
+void Loader::FileAdmin(const toml::node& node, const std::string& where, const std::string& path) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    Error(where, "'admin' must be a table: [admin]");
+    return;
+  }
+  const std::string secret(kSecretFields[kAdminTokenSecret].key);
+  const std::vector<std::string_view> keys = {"token", "token.file"};
+  for (auto&& [key, value] : *t) {
+    const std::string k(key.str());
+    const std::string kw = Where(path, key, value);
+    if (k == secret || k == secret + ".file") {
+      FileSecret(kAdminTokenSecret, k, value, kw, path);
+    } else {
+      Error(kw, "unknown key " + Quote(k) + " in [admin]" + Suggest(k, keys) +
+                    "; known keys: " + JoinNames(keys));
+    }
+  }
+}
+
+void Loader::FileMetrics(const toml::node& node, const std::string& where,
+                         const std::string& path) {
+  const auto* t = node.as_table();
+  if (t == nullptr) {
+    Error(where, "'metrics' must be a table: [metrics]");
+    return;
+  }
+  const std::vector<std::string_view> keys = {"tenant_allow_list", "providers"};
+  for (auto&& [key, value] : *t) {
+    const std::string k(key.str());
+    const std::string kw = Where(path, key, value);
+    if (k == "tenant_allow_list") {
+      const auto* arr = value.as_array();
+      if (arr == nullptr) {
+        Error(kw, "[metrics] 'tenant_allow_list' must be an array of tenant ids: [\"a\", \"b\"]");
+        continue;
+      }
+      std::vector<std::string> tenants;
+      bool ok = true;
+      for (const auto& el : *arr) {
+        if (const auto* s = el.as_string()) {
+          tenants.push_back(s->get());
+        } else {
+          Error(Where(path, el), "[metrics] 'tenant_allow_list' entries must be strings");
+          ok = false;
+        }
+      }
+      if (ok) {
+        config_.metrics.tenant_allow_list = std::move(tenants);
+        SetOrigin("metrics.tenant_allow_list", kw);
+      }
+    } else if (k == "providers") {
+      const auto* table = value.as_table();
+      if (table == nullptr) {
+        Error(kw,
+              "[metrics] 'providers' must be a table: [metrics.providers] with provider = "
+              "[\"domain\", ...]");
+        continue;
+      }
+      std::vector<std::pair<std::string, std::vector<std::string>>> providers;
+      bool ok = true;
+      for (auto&& [pkey, pvalue] : *table) {
+        const std::string name(pkey.str());
+        const std::string pw = Where(path, pkey, pvalue);
+        const auto* arr = pvalue.as_array();
+        if (arr == nullptr) {
+          Error(pw, "[metrics.providers] " + Quote(name) +
+                        " must be an array of recipient domain suffixes: [\"gmail.com\", ...]");
+          ok = false;
+          continue;
+        }
+        std::vector<std::string> domains;
+        for (const auto& el : *arr) {
+          if (const auto* s = el.as_string()) {
+            domains.push_back(Lower(Trim(s->get())));
+          } else {
+            Error(Where(path, el),
+                  "[metrics.providers] " + Quote(name) + " entries must be strings");
+            ok = false;
+          }
+        }
+        providers.emplace_back(name, std::move(domains));
+        SetOrigin("metrics.providers." + name, pw);
+      }
+      if (ok) {
+        config_.metrics.providers = std::move(providers);
+        SetOrigin("metrics.providers", kw);
+      }
+    } else if (k == "addr" || k == "metrics_addr" || k == "listen") {
+      Error(kw, "unknown key " + Quote(k) +
+                    " in [metrics]: the listen address is the top-level key metrics_addr (before "
+                    "any [section])");
+    } else {
+      Error(kw, "unknown key " + Quote(k) + " in [metrics]" + Suggest(k, keys) +
+                    "; known keys: " + JoinNames(keys));
     }
   }
 }
@@ -1030,9 +1725,19 @@ void Loader::EnvVar(const std::string& name, const std::string& value) {
     if (!empty) AddKafka(section, KafkaKeyFromEnv(suffix), value, where);
     return;
   }
+  if (EnvSections(name, value, where)) return;
   for (std::string_view prefix : kToolEnvPrefixes) {
     if (name.starts_with(prefix)) return;
   }
+  // The names of the sections' variables, all built before any view is taken of them.
+  std::vector<std::string> owned;
+  for (const auto& f : kStateBoolFields) owned.push_back(std::string(kEnvState) + Upper(f.key));
+  for (const auto& f : kSecretFields) {
+    owned.emplace_back(f.env);
+    owned.push_back(std::string(f.env) + "_FILE");
+  }
+  for (const auto& f : kStateNumFields) owned.push_back(std::string(kEnvState) + Upper(f.key));
+  for (const auto& f : kPolicyFields) owned.push_back(std::string(kEnvPolicy) + Upper(f.key));
   std::vector<std::string_view> known;
   for (const auto& f : kStringFields) known.push_back(f.env);
   for (const auto& f : kIntFields) known.push_back(f.env);
@@ -1040,6 +1745,8 @@ void Loader::EnvVar(const std::string& name, const std::string& value) {
                              "BOUNCESTREAM_INPUTS", "BOUNCESTREAM_CONFIG"}) {
     known.push_back(n);
   }
+  for (const std::string& n : owned) known.push_back(n);
+  known.push_back(kEnvMetricsTenants);
   std::vector<std::string_view> all = known;
   for (std::string_view n :
        {"BOUNCESTREAM_TOPICS_<NAME>", "BOUNCESTREAM_KAFKA_<PROPERTY>",
@@ -1047,6 +1754,89 @@ void Loader::EnvVar(const std::string& name, const std::string& value) {
     all.push_back(n);
   }
   Error(where, "unknown variable" + Suggest(name, known) + "; known: " + JoinNames(all));
+}
+
+// The variables of [state], [policy], [admin] and [metrics]; false = not one of them.
+bool Loader::EnvSections(const std::string& name, const std::string& value,
+                         const std::string& where) {
+  const bool empty = value.empty();
+  for (std::size_t i = 0; i < kSecretFields.size(); ++i) {
+    const std::string env(kSecretFields[i].env);
+    if (name == env || name == env + "_FILE") {
+      if (!empty) SetSecret(i, value, name != env, where);
+      return true;
+    }
+  }
+  if (name.starts_with(kEnvState)) {
+    const std::string key = Lower(std::string_view(name).substr(kEnvState.size()));
+    for (const auto& f : kStateBoolFields) {
+      if (key != f.key) continue;
+      if (empty) return true;
+      if (auto b = ParseBool(value)) {
+        config_.state.*f.member = *b;
+        SetOrigin("state." + key, where);
+      } else {
+        Error(where, "expected true or false, got " + Quote(value));
+      }
+      return true;
+    }
+    for (const auto& f : kStateNumFields) {
+      if (key != f.key) continue;
+      if (empty) return true;
+      if (auto v = KindFromText(f.kind, value)) {
+        f.Set(config_.state, *v);
+        SetOrigin("state." + key, where);
+      } else {
+        Error(where, v.error());
+      }
+      return true;
+    }
+    return false;
+  }
+  if (name.starts_with(kEnvPolicy)) {
+    const std::string key = Lower(std::string_view(name).substr(kEnvPolicy.size()));
+    for (const auto& f : kPolicyFields) {
+      if (key != f.key) continue;
+      if (empty) return true;
+      auto v = KindFromText(f.kind, value);
+      if (!v) {
+        Error(where, v.error());
+      } else if (f.kind == Kind::kCount &&
+                 (*v < std::numeric_limits<int>::min() || *v > std::numeric_limits<int>::max())) {
+        Error(where, "policy." + key + " = " + std::to_string(*v) + " is out of range (" +
+                         std::to_string(f.min) + ".." + std::to_string(f.max) + ")");
+      } else {
+        f.Set(config_.policy.defaults, *v);  // tenants inherit it unless they set the key
+        SetOrigin("policy." + key, where);
+      }
+      return true;
+    }
+    return false;
+  }
+  if (name == kEnvMetricsTenants) {
+    if (empty) return true;
+    std::vector<std::string> tenants;
+    bool ok = true;
+    std::string_view rest = value;
+    while (true) {
+      const auto comma = rest.find(',');
+      const std::string_view item = Trim(rest.substr(0, comma));
+      if (item.empty()) {
+        Error(where, "empty entry in the list (expected TENANT,TENANT,...)");
+        ok = false;
+      } else {
+        tenants.emplace_back(item);
+      }
+      if (comma == std::string_view::npos) break;
+      rest.remove_prefix(comma + 1);
+    }
+    if (ok) {
+      config_.metrics.tenant_allow_list = std::move(tenants);
+      SetOrigin("metrics.tenant_allow_list", where);
+    }
+    return true;
+  }
+  return false;
 }
 
 void Loader::LoadFlags(const ConfigSources& sources) {
@@ -1093,6 +1883,22 @@ void Loader::LoadFlags(const ConfigSources& sources) {
       continue;
     }
     const std::string key = std::string(Trim(std::string_view(prop).substr(0, eq)));
+    const auto secret =
+        std::find_if(kSecretFields.begin(), kSecretFields.end(), [&](const auto& f) {
+          const std::string full = std::string(f.section) + "." + std::string(f.key);
+          return key == f.key || key == full || key == std::string(f.key) + ".file" ||
+                 key == full + ".file";
+        });
+    if (secret != kSecretFields.end()) {
+      // Not a librdkafka property, and a secret: say where it goes instead (never echo it).
+      Error("flag -X " + key,
+            std::string(secret->section) + "." + std::string(secret->key) +
+                " is not a librdkafka property, and secrets are never taken from the command "
+                "line; set " +
+                std::string(secret->key) + ".file = PATH in [" + std::string(secret->section) +
+                "], or " + std::string(secret->env) + " or " + std::string(secret->env) + "_FILE");
+      continue;
+    }
     AddKafka(Section::kCommon, key, prop.substr(eq + 1), "flag -X " + key);
   }
 }
@@ -1116,6 +1922,33 @@ std::expected<Config, std::string> Loader::Finish() {
       }
       out[s]->emplace_back(e.key, std::move(e.value));
     }
+  }
+  for (std::size_t i = 0; i < kSecretFields.size(); ++i) {
+    SecretEntry& e = secrets_[i];
+    if (!e.set) continue;
+    const SecretField& f = kSecretFields[i];
+    const std::string field = std::string(f.section) + "." + std::string(f.key);
+    if (!e.path.empty()) {
+      auto secret = ReadSecretFile(e.path);
+      if (!secret) {
+        Error(e.origin,
+              "cannot read " + Quote(field) + " from file " + e.path + ": " + secret.error());
+        continue;
+      }
+      e.value = std::move(*secret);
+    }
+    f.ref(config_) = std::move(e.value);
+    origin_[field] = e.origin;
+  }
+  // Tenants start from the final defaults ([policy], then the environment), whatever the order
+  // of the tables in the file.
+  config_.policy.tenants.clear();
+  for (const auto& [id, tenant] : tenants_) {
+    PolicyConfig p = config_.policy.defaults;
+    for (std::size_t i = 0; i < kPolicyFields.size(); ++i) {
+      if (tenant.set[i]) kPolicyFields[i].Set(p, kPolicyFields[i].Get(tenant.values));
+    }
+    config_.policy.tenants.emplace(id, p);
   }
   Validator(
       config_,
@@ -1165,6 +1998,122 @@ std::span<const std::string_view> AppOwnedKafkaKeys() {
     return k;
   }();
   return keys;
+}
+
+std::expected<std::int64_t, std::string> ParseDurationMs(std::string_view text, bool allow_never) {
+  const std::string_view t = Trim(text);
+  constexpr std::string_view kHelp =
+      " (a whole number and a unit: ms, s, m, h or d; e.g. \"500ms\", \"90s\", \"30m\", \"24h\", "
+      "\"7d\", \"1h30m\")";
+  if (t.empty()) return std::unexpected("the duration is empty" + std::string(kHelp));
+  if (t == "never") {
+    if (allow_never) return 0;
+    return std::unexpected(std::string("'never' is only accepted for hard_suppress_ttl"));
+  }
+  if (t == "0") return 0;
+  if (t.front() == '-') return std::unexpected(Quote(t) + " is negative");
+  std::int64_t total = 0;
+  std::size_t i = 0;
+  while (i < t.size()) {
+    std::size_t j = i;
+    while (j < t.size() && t[j] >= '0' && t[j] <= '9') ++j;
+    if (j == i) return std::unexpected(Quote(t) + " is not a duration" + std::string(kHelp));
+    std::int64_t n = 0;
+    if (std::from_chars(t.data() + i, t.data() + j, n).ec != std::errc()) {
+      return std::unexpected(Quote(t) + " is too large");
+    }
+    std::size_t k = j;
+    while (k < t.size() && ((t[k] >= 'a' && t[k] <= 'z') || (t[k] >= 'A' && t[k] <= 'Z'))) ++k;
+    const std::string_view unit = t.substr(j, k - j);
+    if (unit.empty()) {
+      if (j == t.size()) {
+        return std::unexpected(Quote(t) + " has no unit (ms, s, m, h or d; e.g. \"" +
+                               std::string(t) + "s\")");
+      }
+      if (t[j] == '.' || t[j] == ',') {
+        return std::unexpected(
+            Quote(t) + " is not a whole number; use a smaller unit (\"90m\", not \"1.5h\")");
+      }
+      return std::unexpected(Quote(t) + " is not a duration" + std::string(kHelp));
+    }
+    const std::int64_t unit_ms = unit == "ms"  ? 1
+                                 : unit == "s" ? 1000
+                                 : unit == "m" ? state::kMinuteMs
+                                 : unit == "h" ? state::kHourMs
+                                 : unit == "d" ? state::kDayMs
+                                               : 0;
+    if (unit_ms == 0) {
+      return std::unexpected(Quote(t) + " has an unknown unit " + Quote(unit) +
+                             " (ms, s, m, h or d, in lower case)");
+    }
+    std::int64_t part = 0;
+    if (__builtin_mul_overflow(n, unit_ms, &part) || __builtin_add_overflow(total, part, &total)) {
+      return std::unexpected(Quote(t) + " is too large");
+    }
+    i = k;
+  }
+  return total;
+}
+
+std::string FormatDurationMs(std::int64_t ms) {
+  if (ms == 0) return "0s";
+  for (const auto& [unit, suffix] :
+       {std::pair{state::kDayMs, "d"}, std::pair{state::kHourMs, "h"},
+        std::pair{state::kMinuteMs, "m"}, std::pair{std::int64_t{1000}, "s"}}) {
+    if (ms % unit == 0) return std::to_string(ms / unit) + suffix;
+  }
+  return std::to_string(ms) + "ms";
+}
+
+std::expected<std::int64_t, std::string> ParseByteSize(std::string_view text) {
+  const std::string_view t = Trim(text);
+  constexpr std::string_view kHelp =
+      " (a number of bytes, or a whole number and a unit: B, KiB, MiB, GiB, TiB; e.g. \"64MiB\")";
+  if (t.empty()) return std::unexpected("the size is empty" + std::string(kHelp));
+  if (t.front() == '-') return std::unexpected(Quote(t) + " is negative");
+  std::size_t j = 0;
+  while (j < t.size() && t[j] >= '0' && t[j] <= '9') ++j;
+  if (j == 0) return std::unexpected(Quote(t) + " is not a size" + std::string(kHelp));
+  std::int64_t n = 0;
+  if (std::from_chars(t.data(), t.data() + j, n).ec != std::errc()) {
+    return std::unexpected(Quote(t) + " is too large");
+  }
+  const std::string_view unit = Trim(t.substr(j));
+  if (unit.starts_with('.') || unit.starts_with(',')) {
+    return std::unexpected(
+        Quote(t) + " is not a whole number; use a smaller unit (\"1536MiB\", not \"1.5GiB\")");
+  }
+  const std::string u = Lower(unit);
+  std::int64_t unit_bytes = 0;
+  if (u.empty() || u == "b") unit_bytes = 1;
+  if (u == "kib") unit_bytes = std::int64_t{1} << 10;
+  if (u == "mib") unit_bytes = std::int64_t{1} << 20;
+  if (u == "gib") unit_bytes = std::int64_t{1} << 30;
+  if (u == "tib") unit_bytes = std::int64_t{1} << 40;
+  if (unit_bytes == 0) {
+    for (std::string_view decimal : {"k", "kb", "m", "mb", "g", "gb", "t", "tb"}) {
+      if (u != decimal) continue;
+      return std::unexpected(Quote(t) + ": " + Quote(unit) +
+                             " is ambiguous; use a binary unit (KiB, MiB, GiB, TiB), e.g. \"" +
+                             std::string(t.substr(0, j)) + Upper(u.substr(0, 1)) + "iB\"");
+    }
+    return std::unexpected(Quote(t) + " has an unknown unit " + Quote(unit) + std::string(kHelp));
+  }
+  std::int64_t bytes = 0;
+  if (__builtin_mul_overflow(n, unit_bytes, &bytes))
+    return std::unexpected(Quote(t) + " is too large");
+  return bytes;
+}
+
+std::string FormatByteSize(std::int64_t bytes) {
+  if (bytes > 0) {
+    for (const auto& [shift, suffix] :
+         {std::pair{40, "TiB"}, std::pair{30, "GiB"}, std::pair{20, "MiB"}, std::pair{10, "KiB"}}) {
+      const std::int64_t unit = std::int64_t{1} << shift;
+      if (bytes % unit == 0) return std::to_string(bytes / unit) + suffix;
+    }
+  }
+  return std::to_string(bytes);
 }
 
 std::expected<InputSpec, std::string> ParseInputSpec(std::string_view text) {
@@ -1228,6 +2177,63 @@ std::expected<void, std::string> ValidateConfig(const Config& config) {
   return std::unexpected(std::move(message));
 }
 
+namespace {
+
+// A secret of the sections is printed as a comment: a "***" value would be loaded back as the
+// secret (the validator refuses it), and the real value must come from its file or variable again.
+void PrintSecret(std::ostringstream& out, std::size_t index, const std::string& value) {
+  const SecretField& f = kSecretFields[index];
+  if (value.empty()) {
+    out << "# " << f.key << ": not set\n";
+    return;
+  }
+  out << "# " << f.key << " = \"***\"  # set; redacted: give it again as " << f.key
+      << ".file = PATH, " << f.env << " or " << f.env << "_FILE\n";
+}
+
+void PrintSections(std::ostringstream& out, const Config& config) {
+  out << "\n[state]\n";
+  for (const auto& f : kStateBoolFields) {
+    out << f.key << " = " << (config.state.*f.member ? "true" : "false") << "\n";
+  }
+  PrintSecret(out, kHmacKeySecret, config.state.hmac_key);
+  for (const auto& f : kStateNumFields) {
+    out << f.key << " = " << KindToml(f.kind, f.Get(config.state)) << "\n";
+  }
+  const PolicyConfig& defaults = config.policy.defaults;
+  out << "\n[policy]\n";
+  for (const auto& f : kPolicyFields) {
+    out << f.key << " = " << KindToml(f.kind, f.Get(defaults)) << "\n";
+  }
+  for (const auto& [id, p] : config.policy.tenants) {
+    out << "\n[policy.tenant." << TomlString(id) << "]\n";
+    bool any = false;
+    for (const auto& f : kPolicyFields) {
+      if (f.Get(p) == f.Get(defaults)) continue;
+      out << f.key << " = " << KindToml(f.kind, f.Get(p)) << "\n";
+      any = true;
+    }
+    if (!any) out << "# every key as in [policy]\n";
+  }
+  out << "\n[admin]\n";
+  PrintSecret(out, kAdminTokenSecret, config.admin.token);
+  out << "\n[metrics]\ntenant_allow_list = [";
+  for (std::size_t i = 0; i < config.metrics.tenant_allow_list.size(); ++i) {
+    out << (i == 0 ? "" : ", ") << TomlString(config.metrics.tenant_allow_list[i]);
+  }
+  out << "]\n\n[metrics.providers]\n";
+  if (config.metrics.providers.empty()) out << "# none: the built-in list\n";
+  for (const auto& [name, domains] : config.metrics.providers) {
+    out << TomlString(name) << " = [";
+    for (std::size_t i = 0; i < domains.size(); ++i) {
+      out << (i == 0 ? "" : ", ") << TomlString(domains[i]);
+    }
+    out << "]\n";
+  }
+}
+
+}  // namespace
+
 std::string PrintConfig(const Config& config) {
   std::ostringstream out;
   out << "# Effective bouncestream configuration";
@@ -1251,6 +2257,7 @@ std::string PrintConfig(const Config& config) {
   for (const auto& f : kTopicFields) {
     out << f.key << " = " << TomlString(config.topics.*f.member) << "\n";
   }
+  PrintSections(out, config);
   const std::array<std::pair<std::string_view, const KafkaProperties*>, 3> sections = {
       std::pair{std::string_view("[kafka]"), &config.kafka_common},
       std::pair{std::string_view("[kafka.consumer]"), &config.kafka_consumer},

@@ -136,6 +136,21 @@ std::vector<std::pair<std::string, std::string>> EnvFromEnviron();
 KafkaProperties ConsumerProperties(const Config& config);
 KafkaProperties ProducerProperties(const Config& config);
 
+// Durations as written in the config file and the environment: one or more "<n><unit>" with
+// units ms, s, m, h, d ("500ms", "90s", "30m", "24h", "7d", "1h30m"); "0" is zero. With
+// `allow_never`, "never" is accepted as 0 (a TTL that never expires). Errors quote the text.
+std::expected<std::int64_t, std::string> ParseDurationMs(std::string_view text,
+                                                         bool allow_never = false);
+// The shortest exact spelling of `ms` in the largest unit that divides it ("7d", "90m", "1500ms";
+// 0 -> "0s"); ParseDurationMs reads it back.
+std::string FormatDurationMs(std::int64_t ms);
+
+// Byte sizes: "<n>" (bytes) or "<n>B", "<n>KiB", "<n>MiB", "<n>GiB", "<n>TiB" ("64MiB").
+// Decimal units (MB, GB) are refused as ambiguous.
+std::expected<std::int64_t, std::string> ParseByteSize(std::string_view text);
+// "64MiB" when a binary unit divides `bytes` exactly, else the plain number ("1000").
+std::string FormatByteSize(std::int64_t bytes);
+
 // "TOPIC" or "TOPIC:FORMAT" (format names as in ParseInputFormat).
 std::expected<InputSpec, std::string> ParseInputSpec(std::string_view text);
 

@@ -1,6 +1,7 @@
 // `bouncestream run` configuration: precedence (defaults < file < env < flags), rejection of
 // unknown keys/variables, app-owned librdkafka keys and secrets on argv, `<key>.file` secrets,
-// redaction, the librdkafka property lists, and the shipped example file.
+// redaction, the librdkafka property lists, the [state] / [policy] / [admin] / [metrics] sections,
+// and the shipped example file.
 #include "stream/config.h"
 
 #include <gtest/gtest.h>
@@ -79,6 +80,7 @@ std::string PropOr(const KafkaProperties& props, std::string_view key, std::stri
 
 #define ASSERT_LOADED(result) ASSERT_TRUE(result.has_value()) << result.error()
 #define ASSERT_REJECTED(result) ASSERT_FALSE(result.has_value())
+#define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
 
 // ------------------------------------------------------------------------------------ defaults
 
@@ -584,6 +586,644 @@ TEST_F(ConfigTest, SecretKeyDetection) {
   }
 }
 
+// ------------------------------------------------------------------- units: durations and sizes
+
+TEST_F(ConfigTest, DurationsParseWithUnits) {
+  const std::vector<std::pair<std::string, std::int64_t>> good = {{"500ms", 500},
+                                                                  {"90s", 90'000},
+                                                                  {"30m", 30 * state::kMinuteMs},
+                                                                  {"24h", state::kDayMs},
+                                                                  {"7d", 7 * state::kDayMs},
+                                                                  {"1h30m", 90 * state::kMinuteMs},
+                                                                  {" 2d ", 2 * state::kDayMs},
+                                                                  {"0", 0},
+                                                                  {"0s", 0}};
+  for (const auto& [text, ms] : good) {
+    auto v = ParseDurationMs(text);
+    ASSERT_TRUE(v.has_value()) << text << ": " << v.error();
+    EXPECT_EQ(*v, ms) << text;
+  }
+  EXPECT_EQ(ParseDurationMs("never", true).value_or(-1), 0);
+  for (const std::string bad : {"", "90", "7w", "7D", "1.5h", "-5m", "m", "1 h", "never",
+                                "9999999999999999999d", "99999999999999d"}) {
+    EXPECT_FALSE(ParseDurationMs(bad).has_value()) << bad;
+  }
+  EXPECT_HAS(ParseDurationMs("90").error(), "has no unit");
+  EXPECT_HAS(ParseDurationMs("90").error(), "\"90s\"");
+  EXPECT_HAS(ParseDurationMs("7w").error(), "unknown unit 'w'");
+  EXPECT_HAS(ParseDurationMs("1.5h").error(), "not a whole number");
+  EXPECT_HAS(ParseDurationMs("-5m").error(), "negative");
+  EXPECT_HAS(ParseDurationMs("99999999999999d").error(), "too large");
+
+  for (std::int64_t ms :
+       {std::int64_t{0}, std::int64_t{1}, std::int64_t{1500}, std::int64_t{90'000},
+        90 * state::kMinuteMs, 25 * state::kHourMs, 180 * state::kDayMs}) {
+    EXPECT_EQ(ParseDurationMs(FormatDurationMs(ms)).value_or(-1), ms) << FormatDurationMs(ms);
+  }
+  EXPECT_EQ(FormatDurationMs(7 * state::kDayMs), "7d");
+  EXPECT_EQ(FormatDurationMs(90 * state::kMinuteMs), "90m");
+  EXPECT_EQ(FormatDurationMs(1500), "1500ms");
+}
+
+TEST_F(ConfigTest, ByteSizesParseWithBinaryUnits) {
+  EXPECT_EQ(ParseByteSize("64MiB").value_or(-1), 64LL << 20);
+  EXPECT_EQ(ParseByteSize("1GiB").value_or(-1), 1LL << 30);
+  EXPECT_EQ(ParseByteSize("512 KiB").value_or(-1), 512LL << 10);
+  EXPECT_EQ(ParseByteSize("2tib").value_or(-1), 2LL << 40);
+  EXPECT_EQ(ParseByteSize("1000").value_or(-1), 1000);
+  EXPECT_EQ(ParseByteSize("1000B").value_or(-1), 1000);
+  for (const std::string bad :
+       {"", "64MB", "1G", "1.5GiB", "-1MiB", "lots", "64 parsecs", "99999999999TiB"}) {
+    EXPECT_FALSE(ParseByteSize(bad).has_value()) << bad;
+  }
+  EXPECT_HAS(ParseByteSize("64MB").error(), "ambiguous");
+  EXPECT_HAS(ParseByteSize("64MB").error(), "\"64MiB\"");
+  EXPECT_EQ(FormatByteSize(64LL << 20), "64MiB");
+  EXPECT_EQ(FormatByteSize(1LL << 30), "1GiB");
+  EXPECT_EQ(FormatByteSize(1536LL << 20), "1536MiB");
+  EXPECT_EQ(FormatByteSize(1000), "1000");
+}
+
+// ------------------------------------------------------------ [state] [policy] [admin] [metrics]
+
+TEST_F(ConfigTest, NewSectionsHaveTheirDefaults) {
+  auto c = Load(WriteMinimal());
+  ASSERT_LOADED(c);
+  EXPECT_EQ(c->state, StateSettings{});
+  EXPECT_TRUE(c->state.enabled);
+  EXPECT_FALSE(c->state.hash_recipients);
+  EXPECT_EQ(c->policy, state::PolicySet{});
+  EXPECT_EQ(c->admin, AdminSettings{});
+  EXPECT_EQ(c->metrics, MetricsSettings{});
+  EXPECT_EQ(c->topics.audit, "bouncestream.audit");
+  EXPECT_EQ(c->topics.admin, "bouncestream.admin");
+}
+
+TEST_F(ConfigTest, EveryNewSectionKeyIsRead) {
+  const std::string key = Write("hmac.key", "0123456789abcdef-hmac\n");
+  const std::string token = Write("admin.token", "admin-token-value\n");
+  auto c = Load(WriteMinimal(R"(
+[topics]
+audit = "my.audit"
+admin = "my.admin"
+
+[state]
+enabled = false
+sync_writes = true
+hash_recipients = true
+hmac_key.file = ")" + key + R"("
+dedupe_horizon = "2d"
+max_lateness = "36h"
+block_cache = "1GiB"
+hot_window_entries = 4096
+
+[policy]
+hard_suppress_ttl = "365d"
+soft_bounce_count = 3
+soft_bounce_window = "5d"
+soft_suppress_ttl = "14d"
+end_user_suppress_ttl = "90d"
+admin_block_distinct_recipients = 4
+admin_block_window = "12h"
+domain_pause_ttl = "6h"
+platform_block_count = 10
+platform_block_window = "30m"
+ip_pause_ttl = "2h"
+sender_config_alert_count = 2
+sender_config_window = "90s"
+alert_ttl = "500ms"
+
+[admin]
+"token.file" = ")" + token + R"("
+
+[metrics]
+tenant_allow_list = ["acme", "globex"]
+
+[metrics.providers]
+gmail = ["gmail.com", "GoogleMail.com"]
+microsoft = ["outlook.com", "hotmail.com"]
+)"));
+  ASSERT_LOADED(c);
+  EXPECT_EQ(c->topics.audit, "my.audit");
+  EXPECT_EQ(c->topics.admin, "my.admin");
+  EXPECT_FALSE(c->state.enabled);
+  EXPECT_TRUE(c->state.sync_writes);
+  EXPECT_TRUE(c->state.hash_recipients);
+  EXPECT_EQ(c->state.hmac_key, "0123456789abcdef-hmac");  // trailing newline dropped
+  EXPECT_EQ(c->state.dedupe_horizon_ms, 2 * state::kDayMs);
+  EXPECT_EQ(c->state.max_lateness_ms, 36 * state::kHourMs);
+  EXPECT_EQ(c->state.block_cache_bytes, 1LL << 30);
+  EXPECT_EQ(c->state.hot_window_entries, 4096);
+  const state::PolicyConfig& p = c->policy.defaults;
+  EXPECT_EQ(p.hard_suppress_ttl_ms, 365 * state::kDayMs);
+  EXPECT_EQ(p.soft_bounce_count, 3);
+  EXPECT_EQ(p.soft_bounce_window_ms, 5 * state::kDayMs);
+  EXPECT_EQ(p.soft_suppress_ttl_ms, 14 * state::kDayMs);
+  EXPECT_EQ(p.end_user_suppress_ttl_ms, 90 * state::kDayMs);
+  EXPECT_EQ(p.admin_block_distinct_recipients, 4);
+  EXPECT_EQ(p.admin_block_window_ms, 12 * state::kHourMs);
+  EXPECT_EQ(p.domain_pause_ttl_ms, 6 * state::kHourMs);
+  EXPECT_EQ(p.platform_block_count, 10);
+  EXPECT_EQ(p.platform_block_window_ms, 30 * state::kMinuteMs);
+  EXPECT_EQ(p.ip_pause_ttl_ms, 2 * state::kHourMs);
+  EXPECT_EQ(p.sender_config_alert_count, 2);
+  EXPECT_EQ(p.sender_config_window_ms, 90'000);
+  EXPECT_EQ(p.alert_ttl_ms, 500);
+  EXPECT_TRUE(c->policy.tenants.empty());
+  EXPECT_EQ(c->admin.token, "admin-token-value");
+  EXPECT_EQ(c->metrics.tenant_allow_list, (std::vector<std::string>{"acme", "globex"}));
+  using Providers = std::vector<std::pair<std::string, std::vector<std::string>>>;
+  EXPECT_EQ(c->metrics.providers,
+            (Providers{{"gmail", {"gmail.com", "googlemail.com"}},  // lower-cased
+                       {"microsoft", {"outlook.com", "hotmail.com"}}}));
+}
+
+TEST_F(ConfigTest, HardSuppressTtlNeverAndZero) {
+  for (const std::string v : {"never", "0", "0s"}) {
+    auto c = Load(WriteMinimal("[policy]\nhard_suppress_ttl = \"" + v + "\"\n"));
+    ASSERT_LOADED(c);
+    EXPECT_EQ(c->policy.defaults.hard_suppress_ttl_ms, 0) << v;
+  }
+  // "never" is only for the TTL that can be endless; a zero window or TTL is out of range.
+  auto c = Load(WriteMinimal("[policy]\nsoft_suppress_ttl = \"never\"\nalert_ttl = \"0\"\n"));
+  ASSERT_REJECTED(c);
+  EXPECT_HAS(c.error(),
+             "cfg.toml:6: [policy] 'soft_suppress_ttl': 'never' is only accepted for "
+             "hard_suppress_ttl");
+  EXPECT_HAS(c.error(), "cfg.toml:7: policy.alert_ttl = 0s is out of range (1ms..36500d)");
+}
+
+TEST_F(ConfigTest, StateBadValuesNameTheirLines) {
+  const std::string path = WriteMinimal(
+      "[state]\n"                        // 5
+      "enabled = \"yes\"\n"              // 6
+      "dedupe_horizon = 5\n"             // 7
+      "max_lateness = \"5 parsecs\"\n"   // 8
+      "block_cache = \"64MB\"\n"         // 9
+      "hot_window_entries = \"many\"\n"  // 10
+      "dedupe_horizn = \"1d\"\n"         // 11
+      "dir = \"/x\"\n"                   // 12
+      "sync_writes = 1\n");              // 13
+  auto c = Load(path);
+  ASSERT_REJECTED(c);
+  const std::string& e = c.error();
+  EXPECT_HAS(e, "cfg.toml:6: [state] 'enabled' must be true or false");
+  EXPECT_HAS(e, "cfg.toml:7: [state] 'dedupe_horizon' must be a duration string with a unit");
+  EXPECT_HAS(e, "not the bare number 5 (the unit is required)");
+  EXPECT_HAS(e, "cfg.toml:8: [state] 'max_lateness': '5 parsecs' is not a duration");
+  EXPECT_HAS(e, "cfg.toml:9: [state] 'block_cache': '64MB': 'MB' is ambiguous");
+  EXPECT_HAS(e, "cfg.toml:10: [state] 'hot_window_entries' must be an integer");
+  EXPECT_HAS(e,
+             "cfg.toml:11: unknown key 'dedupe_horizn' in [state] (did you mean "
+             "'dedupe_horizon'?)");
+  EXPECT_HAS(e,
+             "cfg.toml:12: unknown key 'dir' in [state]: the state directory is the top-level "
+             "key state_dir");
+  EXPECT_HAS(e, "cfg.toml:13: [state] 'sync_writes' must be true or false");
+}
+
+TEST_F(ConfigTest, StateRangesAreChecked) {
+  auto c =
+      Load(WriteMinimal("[state]\n"
+                        "block_cache = 1000\n"           // 6: below 1MiB
+                        "hot_window_entries = -1\n"      // 7
+                        "max_lateness = \"36501d\"\n"    // 8
+                        "dedupe_horizon = \"-1h\"\n"));  // 9
+  ASSERT_REJECTED(c);
+  EXPECT_HAS(c.error(), "cfg.toml:6: state.block_cache = 1000 is out of range (1MiB..1TiB)");
+  EXPECT_HAS(c.error(),
+             "cfg.toml:7: state.hot_window_entries = -1 is out of range (1..1000000000)");
+  EXPECT_HAS(c.error(), "cfg.toml:8: state.max_lateness = 36501d is out of range (1ms..36500d)");
+  EXPECT_HAS(c.error(), "cfg.toml:9: [state] 'dedupe_horizon': '-1h' is negative");
+
+  auto ok = Load(WriteMinimal("[state]\nblock_cache = 1048576\nhot_window_entries = 1\n"));
+  ASSERT_LOADED(ok);
+  EXPECT_EQ(ok->state.block_cache_bytes, 1LL << 20);
+}
+
+TEST_F(ConfigTest, StateEnvironmentOverridesTheFile) {
+  const std::string path = WriteMinimal(
+      "[state]\nsync_writes = false\nenabled = true\ndedupe_horizon = \"1d\"\n"
+      "block_cache = \"64MiB\"\nhot_window_entries = 10\n");
+  auto c = Load(path, {{"BOUNCESTREAM_STATE_SYNC_WRITES", "true"},
+                       {"BOUNCESTREAM_STATE_ENABLED", "off"},
+                       {"BOUNCESTREAM_STATE_DEDUPE_HORIZON", "12h"},
+                       {"BOUNCESTREAM_STATE_MAX_LATENESS", "2d"},
+                       {"BOUNCESTREAM_STATE_BLOCK_CACHE", "2GiB"},
+                       {"BOUNCESTREAM_STATE_HOT_WINDOW_ENTRIES", "20"},
+                       {"BOUNCESTREAM_STATE_HASH_RECIPIENTS", ""},  // empty = not set
+                       {"BOUNCESTREAM_STATE_DIR", "/s"}});
+  ASSERT_LOADED(c);
+  EXPECT_TRUE(c->state.sync_writes);
+  EXPECT_FALSE(c->state.enabled);
+  EXPECT_FALSE(c->state.hash_recipients);
+  EXPECT_EQ(c->state.dedupe_horizon_ms, 12 * state::kHourMs);
+  EXPECT_EQ(c->state.max_lateness_ms, 2 * state::kDayMs);
+  EXPECT_EQ(c->state.block_cache_bytes, 2LL << 30);
+  EXPECT_EQ(c->state.hot_window_entries, 20);
+  EXPECT_EQ(c->state_dir, "/s");
+
+  auto bad = Load(path, {{"BOUNCESTREAM_STATE_SYNC_WRITES", "maybe"},
+                         {"BOUNCESTREAM_STATE_DEDUPE_HORIZON", "12"},
+                         {"BOUNCESTREAM_STATE_BLOCK_CACHE", "1MB"},
+                         {"BOUNCESTREAM_STATE_HOT_WINDOW_ENTRIES", "x"},
+                         {"BOUNCESTREAM_STATE_MAX_LATENESS", "0s"},
+                         {"BOUNCESTREAM_STATE_SYNC_WRITE", "true"}});
+  ASSERT_REJECTED(bad);
+  const std::string& e = bad.error();
+  EXPECT_HAS(e, "environment variable BOUNCESTREAM_STATE_SYNC_WRITES: expected true or false");
+  EXPECT_HAS(e, "environment variable BOUNCESTREAM_STATE_DEDUPE_HORIZON: '12' has no unit");
+  EXPECT_HAS(e, "environment variable BOUNCESTREAM_STATE_BLOCK_CACHE: '1MB': 'MB' is ambiguous");
+  EXPECT_HAS(e, "environment variable BOUNCESTREAM_STATE_HOT_WINDOW_ENTRIES: expected an integer");
+  EXPECT_HAS(e,
+             "environment variable BOUNCESTREAM_STATE_MAX_LATENESS: state.max_lateness = 0s is "
+             "out of range");
+  EXPECT_HAS(e,
+             "environment variable BOUNCESTREAM_STATE_SYNC_WRITE: unknown variable (did you "
+             "mean 'BOUNCESTREAM_STATE_SYNC_WRITES'?)");
+}
+
+TEST_F(ConfigTest, HmacKeyFromFileInlineOrEnvironment) {
+  const std::string key = Write("k", "k-0123456789abcdef\n");
+  // Dotted (unquoted) and quoted `.file` keys, and an inline value (like librdkafka secrets).
+  for (const std::string& line :
+       {"hmac_key.file = \"" + key + "\"", "\"hmac_key.file\" = \"" + key + "\"",
+        std::string("hmac_key = \"k-0123456789abcdef\"")}) {
+    auto c = Load(WriteMinimal("[state]\nhash_recipients = true\n" + line + "\n"));
+    ASSERT_LOADED(c);
+    EXPECT_EQ(c->state.hmac_key, "k-0123456789abcdef") << line;
+  }
+  // The environment wins over the file, and the file's secret file is then never read.
+  auto env =
+      Load(WriteMinimal("[state]\nhash_recipients = true\nhmac_key.file = \"/nonexistent\"\n"),
+           {{"BOUNCESTREAM_STATE_HMAC_KEY", "env-key-0123456789"}});
+  ASSERT_LOADED(env);
+  EXPECT_EQ(env->state.hmac_key, "env-key-0123456789");
+  auto env_file =
+      Load(WriteMinimal("[state]\nhash_recipients = true\nhmac_key = \"file-0123456789abcdef\"\n"),
+           {{"BOUNCESTREAM_STATE_HMAC_KEY_FILE", key}});
+  ASSERT_LOADED(env_file);
+  EXPECT_EQ(env_file->state.hmac_key, "k-0123456789abcdef");
+  auto env_only = Load(WriteMinimal(), {{"BOUNCESTREAM_STATE_HASH_RECIPIENTS", "true"},
+                                        {"BOUNCESTREAM_STATE_HMAC_KEY_FILE", key}});
+  ASSERT_LOADED(env_only);
+  EXPECT_TRUE(env_only->state.hash_recipients);
+  EXPECT_EQ(env_only->state.hmac_key, "k-0123456789abcdef");
+}
+
+TEST_F(ConfigTest, HmacKeyProblems) {
+  const std::string key = Write("k", "k-0123456789abcdef");
+  // Value and file in one layer.
+  auto twice =
+      Load(WriteMinimal("[state]\nhmac_key = \"a-0123456789abcdef\"\n"
+                        "\"hmac_key.file\" = \"" +
+                        key + "\"\n"));
+  ASSERT_REJECTED(twice);
+  EXPECT_HAS(twice.error(), "cfg.toml:7: state.hmac_key is given twice");
+  EXPECT_EQ(twice.error().find("a-0123456789abcdef"), std::string::npos) << twice.error();
+  auto env_twice = Load(WriteMinimal(), {{"BOUNCESTREAM_STATE_HMAC_KEY", "b-0123456789abcdef"},
+                                         {"BOUNCESTREAM_STATE_HMAC_KEY_FILE", key}});
+  ASSERT_REJECTED(env_twice);
+  EXPECT_HAS(env_twice.error(), "BOUNCESTREAM_STATE_HMAC_KEY_FILE: state.hmac_key is given twice");
+
+  // A missing or empty file; a wrong type; an unknown sub-key.
+  auto missing =
+      Load(WriteMinimal("[state]\nhmac_key.file = \"" + (dir_ / "nope").string() + "\"\n"));
+  ASSERT_REJECTED(missing);
+  EXPECT_HAS(missing.error(), "cfg.toml:6: cannot read 'state.hmac_key' from file ");
+  const std::string empty = Write("empty", "\n");
+  auto e = Load(WriteMinimal(), {{"BOUNCESTREAM_STATE_HMAC_KEY_FILE", empty}});
+  ASSERT_REJECTED(e);
+  EXPECT_HAS(e.error(), "BOUNCESTREAM_STATE_HMAC_KEY_FILE: cannot read 'state.hmac_key' from file");
+  EXPECT_HAS(e.error(), "the file is empty");
+  auto type =
+      Load(WriteMinimal("[state]\nhmac_key = 12345\nhmac_kee = \"x\"\n"
+                        "[admin]\ntoken.path = \"/x\"\n"));
+  ASSERT_REJECTED(type);
+  EXPECT_HAS(type.error(),
+             "cfg.toml:6: [state] 'hmac_key' must be a string, or hmac_key.file = PATH");
+  EXPECT_HAS(type.error(),
+             "cfg.toml:7: unknown key 'hmac_kee' in [state] (did you mean 'hmac_key'?)");
+  EXPECT_HAS(type.error(),
+             "cfg.toml:9: unknown key 'token.path' in [admin]; write token.file = PATH");
+}
+
+TEST_F(ConfigTest, HashRecipientsNeedsALongEnoughKeyInEveryProfile) {
+  const std::string short_key = Write("short", "0123456789abcde\n");  // 15 bytes
+  const std::string ok_key = Write("ok", "0123456789abcdef\n");       // 16 bytes
+  for (const std::string profile : {"dev", "production"}) {
+    const Env base = {{"BOUNCESTREAM_PROFILE", profile},
+                      {"BOUNCESTREAM_KAFKA_SECURITY_PROTOCOL", "ssl"}};
+    auto none = Load(WriteMinimal("[state]\nhash_recipients = true\n"), base);
+    ASSERT_REJECTED(none) << profile;
+    EXPECT_HAS(none.error(),
+               "cfg.toml:6: state.hash_recipients = true needs state.hmac_key (at "
+               "least 16 bytes)");
+    Env env = base;
+    env.emplace_back("BOUNCESTREAM_STATE_HMAC_KEY_FILE", short_key);
+    auto short_one = Load(WriteMinimal("[state]\nhash_recipients = true\n"), env);
+    ASSERT_REJECTED(short_one) << profile;
+    EXPECT_HAS(short_one.error(),
+               "environment variable BOUNCESTREAM_STATE_HMAC_KEY_FILE: "
+               "state.hmac_key has 15 bytes; hash_recipients needs at least 16");
+    EXPECT_EQ(short_one.error().find("0123456789abcde"), std::string::npos) << short_one.error();
+    env.back().second = ok_key;
+    auto fine = Load(WriteMinimal("[state]\nhash_recipients = true\n"), env);
+    EXPECT_TRUE(fine.has_value()) << profile << ": " << fine.error();
+  }
+  // Without hash_recipients the key is not needed (nor checked for length).
+  auto off = Load(WriteMinimal("[state]\nhmac_key = \"short\"\n"));
+  EXPECT_TRUE(off.has_value()) << off.error();
+}
+
+TEST_F(ConfigTest, SectionSecretsAreNeverTakenFromArgv) {
+  for (const std::string key : {"hmac_key", "state.hmac_key", "state.hmac_key.file", "token",
+                                "admin.token", "admin.token.file"}) {
+    ConfigSources flags;
+    flags.kafka_props = {key + "=s3cr3t-value-0123456789"};
+    auto c = Load(WriteMinimal(), {}, flags);
+    ASSERT_REJECTED(c) << key;
+    EXPECT_HAS(c.error(), "flag -X " + key + ": ");
+    EXPECT_HAS(c.error(), "secrets are never taken from the command line");
+    EXPECT_HAS(c.error(), key.find("token") != std::string::npos
+                              ? "BOUNCESTREAM_ADMIN_TOKEN_FILE"
+                              : "BOUNCESTREAM_STATE_HMAC_KEY_FILE");
+    EXPECT_EQ(c.error().find("s3cr3t-value"), std::string::npos) << c.error();
+  }
+}
+
+TEST_F(ConfigTest, PrintedSecretPlaceholderIsRefused) {
+  auto c = Load(WriteMinimal("[state]\nhmac_key = \"***\"\n[admin]\ntoken = \"***\"\n"));
+  ASSERT_REJECTED(c);
+  EXPECT_HAS(c.error(), "cfg.toml:6: state.hmac_key is \"***\", the placeholder --print-config");
+  EXPECT_HAS(c.error(), "cfg.toml:8: admin.token is \"***\", the placeholder --print-config");
+}
+
+TEST_F(ConfigTest, AdminTokenSources) {
+  const std::string token = Write("t", "tok-from-file\n");
+  auto inline_token = Load(WriteMinimal("[admin]\ntoken = \"tok-inline\"\n"));
+  ASSERT_LOADED(inline_token);
+  EXPECT_EQ(inline_token->admin.token, "tok-inline");
+  auto file = Load(WriteMinimal("[admin]\ntoken.file = \"" + token + "\"\n"));
+  ASSERT_LOADED(file);
+  EXPECT_EQ(file->admin.token, "tok-from-file");
+  auto env = Load(WriteMinimal("[admin]\ntoken.file = \"/nonexistent\"\n"),
+                  {{"BOUNCESTREAM_ADMIN_TOKEN", "tok-env"}});
+  ASSERT_LOADED(env);
+  EXPECT_EQ(env->admin.token, "tok-env");
+  auto env_file = Load(WriteMinimal("[admin]\ntoken = \"tok-inline\"\n"),
+                       {{"BOUNCESTREAM_ADMIN_TOKEN_FILE", token}});
+  ASSERT_LOADED(env_file);
+  EXPECT_EQ(env_file->admin.token, "tok-from-file");
+
+  auto bad =
+      Load(WriteMinimal("[admin]\ntokn = \"x\"\n"), {{"BOUNCESTREAM_ADMIN_TOKEN", "a"},
+                                                     {"BOUNCESTREAM_ADMIN_TOKEN_FILE", token},
+                                                     {"BOUNCESTREAM_ADMIN_TOKN", "x"}});
+  ASSERT_REJECTED(bad);
+  EXPECT_HAS(bad.error(), "cfg.toml:6: unknown key 'tokn' in [admin] (did you mean 'token'?)");
+  EXPECT_HAS(bad.error(), "BOUNCESTREAM_ADMIN_TOKEN_FILE: admin.token is given twice");
+  EXPECT_HAS(bad.error(),
+             "BOUNCESTREAM_ADMIN_TOKN: unknown variable (did you mean "
+             "'BOUNCESTREAM_ADMIN_TOKEN'?)");
+  auto not_table = Load(Write("t.toml", "admin = \"x\"\n"));
+  ASSERT_REJECTED(not_table);
+  EXPECT_HAS(not_table.error(), "'admin' must be a table: [admin]");
+}
+
+TEST_F(ConfigTest, PolicyBadValuesNameTheirLines) {
+  const std::string path = WriteMinimal(
+      "[policy]\n"                                 // 5
+      "soft_bounce_count = 0\n"                    // 6
+      "platform_block_count = -3\n"                // 7
+      "admin_block_distinct_recipients = \"3\"\n"  // 8
+      "soft_bounce_window = \"7\"\n"               // 9
+      "admin_block_window = 3600000\n"             // 10
+      "ip_pause_ttl = \"6hours\"\n"                // 11
+      "soft_bounce_window_ms = 1\n"                // 12
+      "sender_config_alert_count = 9999999999\n"   // 13
+      "[policy.tenant.\"acme\"]\n"                 // 14
+      "alert_tl = \"1h\"\n"                        // 15
+      "domain_pause_ttl = \"0s\"\n");              // 16
+  auto c = Load(path);
+  ASSERT_REJECTED(c);
+  const std::string& e = c.error();
+  EXPECT_HAS(e, "cfg.toml:6: policy.soft_bounce_count = 0 is out of range (1..1000000)");
+  EXPECT_HAS(e, "cfg.toml:7: policy.platform_block_count = -3 is out of range (1..1000000)");
+  EXPECT_HAS(e, "cfg.toml:8: [policy] 'admin_block_distinct_recipients' must be an integer");
+  EXPECT_HAS(e, "cfg.toml:9: [policy] 'soft_bounce_window': '7' has no unit");
+  EXPECT_HAS(e, "cfg.toml:10: [policy] 'admin_block_window' must be a duration string");
+  EXPECT_HAS(e, "cfg.toml:11: [policy] 'ip_pause_ttl': '6hours' has an unknown unit 'hours'");
+  EXPECT_HAS(e,
+             "cfg.toml:12: unknown key 'soft_bounce_window_ms' in [policy] (did you mean "
+             "'soft_bounce_window'?)");
+  EXPECT_HAS(e, "cfg.toml:13: policy.sender_config_alert_count = 9999999999 is out of range");
+  EXPECT_HAS(e,
+             "cfg.toml:15: unknown key 'alert_tl' in [policy.tenant.\"acme\"] (did you mean "
+             "'alert_ttl'?)");
+  EXPECT_HAS(e, "cfg.toml:16: policy.tenant.\"acme\".domain_pause_ttl = 0s is out of range");
+
+  auto shape = Load(WriteMinimal("[policy]\ntenant = 5\n[metrics]\n"));
+  ASSERT_REJECTED(shape);
+  EXPECT_HAS(shape.error(), "cfg.toml:6: [policy] 'tenant' must be a table of tenants");
+  auto tenant_value = Load(WriteMinimal("[policy.tenant]\nacme = 5\n"));
+  ASSERT_REJECTED(tenant_value);
+  EXPECT_HAS(tenant_value.error(), "cfg.toml:6: [policy.tenant] \"acme\" must be a table");
+  auto typo = Load(WriteMinimal("[policy.tenants.\"acme\"]\nalert_ttl = \"1h\"\n"));
+  ASSERT_REJECTED(typo);
+  EXPECT_HAS(typo.error(), "unknown key 'tenants' in [policy] (did you mean 'tenant'?)");
+}
+
+TEST_F(ConfigTest, TenantOverridesStartFromTheFinalDefaultsInAnyOrder) {
+  const std::string policy = "[policy]\nsoft_bounce_count = 8\nsoft_bounce_window = \"10d\"\n";
+  const std::string tenants =
+      "[policy.tenant.\"acme\"]\nsoft_bounce_count = 2\n"
+      "[policy.tenant.\"tenant with spaces/and.dots\"]\nalert_ttl = \"1h\"\n"
+      "[policy.tenant.\"empty\"]\n";
+  auto before = Load(WriteMinimal(policy + tenants, "before.toml"));
+  auto after = Load(WriteMinimal(tenants + policy, "after.toml"));
+  ASSERT_LOADED(before);
+  ASSERT_LOADED(after);
+  EXPECT_EQ(before->policy, after->policy);
+
+  const state::PolicySet& p = before->policy;
+  ASSERT_EQ(p.tenants.size(), 3u);
+  const state::PolicyConfig& acme = p.For("acme");
+  EXPECT_EQ(acme.soft_bounce_count, 2);                              // its own
+  EXPECT_EQ(acme.soft_bounce_window_ms, 10 * state::kDayMs);         // from [policy]
+  EXPECT_EQ(acme.alert_ttl_ms, state::PolicyConfig{}.alert_ttl_ms);  // built-in default
+  EXPECT_EQ(p.For("tenant with spaces/and.dots").alert_ttl_ms, state::kHourMs);
+  EXPECT_EQ(p.For("tenant with spaces/and.dots").soft_bounce_count, 8);
+  EXPECT_EQ(p.For("empty"), p.defaults);
+  EXPECT_EQ(&p.For("unknown"), &p.defaults);
+
+  // The environment changes the defaults; tenants inherit it unless they set the key.
+  auto env = Load(WriteMinimal(tenants + policy), {{"BOUNCESTREAM_POLICY_SOFT_BOUNCE_COUNT", "11"},
+                                                   {"BOUNCESTREAM_POLICY_ALERT_TTL", "2d"}});
+  ASSERT_LOADED(env);
+  EXPECT_EQ(env->policy.defaults.soft_bounce_count, 11);
+  EXPECT_EQ(env->policy.For("acme").soft_bounce_count, 2);
+  EXPECT_EQ(env->policy.For("acme").alert_ttl_ms, 2 * state::kDayMs);
+  EXPECT_EQ(env->policy.For("tenant with spaces/and.dots").soft_bounce_count, 11);
+  EXPECT_EQ(env->policy.For("tenant with spaces/and.dots").alert_ttl_ms, state::kHourMs);
+}
+
+TEST_F(ConfigTest, PolicyEnvironment) {
+  auto c = Load(WriteMinimal("[policy]\nhard_suppress_ttl = \"30d\"\nplatform_block_count = 5\n"),
+                {{"BOUNCESTREAM_POLICY_HARD_SUPPRESS_TTL", "never"},
+                 {"BOUNCESTREAM_POLICY_PLATFORM_BLOCK_WINDOW", "15m"},
+                 {"BOUNCESTREAM_POLICY_SENDER_CONFIG_ALERT_COUNT", "4"}});
+  ASSERT_LOADED(c);
+  EXPECT_EQ(c->policy.defaults.hard_suppress_ttl_ms, 0);
+  EXPECT_EQ(c->policy.defaults.platform_block_count, 5);  // file value stays
+  EXPECT_EQ(c->policy.defaults.platform_block_window_ms, 15 * state::kMinuteMs);
+  EXPECT_EQ(c->policy.defaults.sender_config_alert_count, 4);
+
+  auto bad = Load(WriteMinimal(), {{"BOUNCESTREAM_POLICY_SOFT_BOUNCE_COUNT", "five"},
+                                   {"BOUNCESTREAM_POLICY_IP_PAUSE_TTL", "6 h"},
+                                   {"BOUNCESTREAM_POLICY_ALERT_TTL", "never"},
+                                   {"BOUNCESTREAM_POLICY_PLATFORM_BLOCK_COUNT", "0"},
+                                   {"BOUNCESTREAM_POLICY_ALERT_TTLS", "1h"}});
+  ASSERT_REJECTED(bad);
+  const std::string& e = bad.error();
+  EXPECT_HAS(e, "BOUNCESTREAM_POLICY_SOFT_BOUNCE_COUNT: expected an integer, got 'five'");
+  EXPECT_HAS(e, "BOUNCESTREAM_POLICY_IP_PAUSE_TTL: '6 h' is not a duration");
+  EXPECT_HAS(e, "BOUNCESTREAM_POLICY_ALERT_TTL: 'never' is only accepted for hard_suppress_ttl");
+  EXPECT_HAS(e,
+             "BOUNCESTREAM_POLICY_PLATFORM_BLOCK_COUNT: policy.platform_block_count = 0 is out "
+             "of range");
+  EXPECT_HAS(e,
+             "BOUNCESTREAM_POLICY_ALERT_TTLS: unknown variable (did you mean "
+             "'BOUNCESTREAM_POLICY_ALERT_TTL'?)");
+}
+
+TEST_F(ConfigTest, MetricsSectionProblems) {
+  const std::string path = WriteMinimal(
+      "[metrics]\n"                                         // 5
+      "tenant_allow_list = [\"a\", \"a\", \"other\", 7]\n"  // 6
+      "addr = \"0.0.0.0:1\"\n"                              // 7
+      "tenant_alow_list = []\n"                             // 8
+      "[metrics.providers]\n"                               // 9
+      "gmail = [\"gmail.com\", \"-bad.com\"]\n"             // 10
+      "other = [\"x.com\"]\n"                               // 11
+      "Big = [\"big.com\"]\n"                               // 12
+      "ms = [\"outlook.com\", \"gmail.com\", \"a..b\"]\n"   // 13
+      "none = []\n"                                         // 14
+      "single = \"yahoo.com\"\n"                            // 15
+      "idn = [\"b\\u00FCcher.de\", \".lead.com\"]\n");      // 16
+  auto c = Load(path);
+  ASSERT_REJECTED(c);
+  const std::string& e = c.error();
+  EXPECT_HAS(e, "cfg.toml:6: [metrics] 'tenant_allow_list' entries must be strings");
+  EXPECT_HAS(e,
+             "cfg.toml:7: unknown key 'addr' in [metrics]: the listen address is the top-level "
+             "key metrics_addr");
+  EXPECT_HAS(e,
+             "cfg.toml:8: unknown key 'tenant_alow_list' in [metrics] (did you mean "
+             "'tenant_allow_list'?)");
+  EXPECT_HAS(e, "cfg.toml:15: [metrics.providers] 'single' must be an array");
+
+  // The list's entries, once they are strings, are checked after loading.
+  auto list =
+      Load(WriteMinimal("[metrics]\ntenant_allow_list = [\"a\", \"a\", \"other\", \"\"]\n"));
+  ASSERT_REJECTED(list);
+  EXPECT_HAS(list.error(), "cfg.toml:6: metrics.tenant_allow_list lists 'a' twice");
+  EXPECT_HAS(list.error(), "cfg.toml:6: metrics.tenant_allow_list lists 'other'");
+  EXPECT_HAS(list.error(),
+             "cfg.toml:6: metrics.tenant_allow_list '': a tenant id must not be empty");
+
+  auto domains =
+      Load(WriteMinimal("[metrics.providers]\n"                                         // 5
+                        "gmail = [\"gmail.com\", \"-bad.com\"]\n"                       // 6
+                        "other = [\"x.com\"]\n"                                         // 7
+                        "Big = [\"big.com\"]\n"                                         // 8
+                        "ms = [\"outlook.com\", \"gmail.com\", \"a..b\"]\n"             // 9
+                        "none = []\n"                                                   // 10
+                        "idn = [\"b\\u00FCcher.de\", \".lead.com\", \"a_b.com\"]\n"));  // 11
+  ASSERT_REJECTED(domains);
+  const std::string& d = domains.error();
+  EXPECT_HAS(d,
+             "cfg.toml:6: metrics.providers.gmail '-bad.com' has a label that starts or ends "
+             "with '-'");
+  EXPECT_HAS(d, "cfg.toml:7: metrics.providers 'other': 'other' is the bucket of every domain");
+  EXPECT_HAS(d, "cfg.toml:8: metrics.providers 'Big': a provider name is 1..64 lower-case");
+  EXPECT_HAS(d, "metrics.providers.ms 'gmail.com' is also listed for provider 'gmail'");
+  EXPECT_HAS(d, "cfg.toml:9: metrics.providers.ms 'a..b' has an empty label");
+  EXPECT_HAS(d, "cfg.toml:10: metrics.providers.none lists no domain suffixes");
+  EXPECT_HAS(d, "metrics.providers.idn 'b\u00FCcher.de' is not ASCII");
+  EXPECT_HAS(d, "metrics.providers.idn '.lead.com' must not start or end with '.'");
+  EXPECT_HAS(d, "metrics.providers.idn 'a_b.com' is not a domain name");
+}
+
+TEST_F(ConfigTest, MetricsTenantsFromTheEnvironment) {
+  auto c = Load(WriteMinimal("[metrics]\ntenant_allow_list = [\"file\"]\n"),
+                {{"BOUNCESTREAM_METRICS_TENANTS", " acme , globex,initech"}});
+  ASSERT_LOADED(c);
+  EXPECT_EQ(c->metrics.tenant_allow_list, (std::vector<std::string>{"acme", "globex", "initech"}));
+  auto unset = Load(WriteMinimal("[metrics]\ntenant_allow_list = [\"file\"]\n"),
+                    {{"BOUNCESTREAM_METRICS_TENANTS", ""}});
+  ASSERT_LOADED(unset);
+  EXPECT_EQ(unset->metrics.tenant_allow_list, (std::vector<std::string>{"file"}));
+  auto bad = Load(WriteMinimal(), {{"BOUNCESTREAM_METRICS_TENANTS", "a,,b"}});
+  ASSERT_REJECTED(bad);
+  EXPECT_HAS(bad.error(), "BOUNCESTREAM_METRICS_TENANTS: empty entry in the list");
+  auto dup = Load(WriteMinimal(), {{"BOUNCESTREAM_METRICS_TENANTS", "a,b,a"}});
+  ASSERT_REJECTED(dup);
+  EXPECT_HAS(dup.error(),
+             "environment variable BOUNCESTREAM_METRICS_TENANTS: "
+             "metrics.tenant_allow_list lists 'a' twice");
+}
+
+TEST_F(ConfigTest, AuditAndAdminTopics) {
+  auto env = Load(WriteMinimal("[topics]\naudit = \"f.audit\"\nadmin = \"f.admin\"\n"),
+                  {{"BOUNCESTREAM_TOPICS_ADMIN", "e.admin"}});
+  ASSERT_LOADED(env);
+  EXPECT_EQ(env->topics.audit, "f.audit");
+  EXPECT_EQ(env->topics.admin, "e.admin");
+  auto shared = Load(WriteMinimal("[topics]\naudit = \"bouncestream.alerts\"\nadmn = \"x\"\n"));
+  ASSERT_REJECTED(shared);
+  EXPECT_HAS(shared.error(),
+             "cfg.toml:6: topics.audit 'bouncestream.alerts' is also used for "
+             "topics.alerts");
+  EXPECT_HAS(shared.error(), "cfg.toml:7: unknown key 'admn' in [topics] (did you mean 'admin'?)");
+  auto input = Load(WriteMinimal(), {{"BOUNCESTREAM_INPUTS", "bouncestream.admin"}});
+  ASSERT_REJECTED(input);
+  EXPECT_HAS(input.error(), "is also the output topics.admin");
+  auto bad = Load(WriteMinimal(), {{"BOUNCESTREAM_TOPICS_AUDIT", "bad topic"}});
+  ASSERT_REJECTED(bad);
+  EXPECT_HAS(bad.error(), "BOUNCESTREAM_TOPICS_AUDIT: topics.audit 'bad topic' is not a valid");
+}
+
+TEST_F(ConfigTest, NewSectionsMustBeTables) {
+  auto c = Load(Write("t.toml", "state = true\npolicy = 1\nmetrics = \"x\"\n"));
+  ASSERT_REJECTED(c);
+  EXPECT_HAS(c.error(), "t.toml:1: 'state' must be a table: [state]");
+  EXPECT_HAS(c.error(), "t.toml:2: 'policy' must be a table: [policy]");
+  EXPECT_HAS(c.error(), "t.toml:3: 'metrics' must be a table: [metrics]");
+  auto typo = Load(WriteMinimal("[polcy]\n"));
+  ASSERT_REJECTED(typo);
+  EXPECT_HAS(typo.error(), "unknown key 'polcy' at the top level (did you mean 'policy'?)");
+}
+
+TEST_F(ConfigTest, ValidateConfigChecksTheNewSections) {
+  Config c;
+  c.bootstrap = "b:1";
+  c.group = "g";
+  c.inputs = {{"in", InputFormat::kAuto}};
+  c.state.hash_recipients = true;
+  c.policy.tenants["t"].soft_bounce_count = 0;
+  c.metrics.providers = {{"gmail", {"Gmail.com"}}};
+  auto r = ValidateConfig(c);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_HAS(r.error(), "state.hash_recipients = true needs state.hmac_key");
+  EXPECT_HAS(r.error(), "policy.tenant.\"t\".soft_bounce_count = 0 is out of range");
+  EXPECT_HAS(r.error(), "metrics.providers.gmail 'Gmail.com' must be lower-case");
+  c.state.hmac_key = std::string(16, 'k');
+  c.policy.tenants["t"].soft_bounce_count = 1;
+  c.metrics.providers = {{"gmail", {"gmail.com"}}};
+  EXPECT_TRUE(ValidateConfig(c).has_value()) << ValidateConfig(c).error();
+}
+
 // --------------------------------------------------------------------------------- PrintConfig
 
 TEST_F(ConfigTest, PrintConfigRedactsEverySecret) {
@@ -638,6 +1278,81 @@ dlq = "the.dlq"
   ASSERT_LOADED(again);
   again->config_file = c->config_file;
   EXPECT_EQ(*again, *c) << PrintConfig(*c);
+}
+
+TEST_F(ConfigTest, PrintConfigRoundTripsTheNewSections) {
+  const std::string key = Write("hmac", "hmac-secret-0123456789\n");
+  const std::string path = Write("rt.toml", R"(
+bootstrap = "a:1"
+group = "rt"
+[[input]]
+topic = "x"
+[topics]
+audit = "the.audit"
+admin = "the.admin"
+[policy.tenant."acme corp"]
+soft_bounce_count = 2
+alert_ttl = "1500ms"
+hard_suppress_ttl = "400d"
+[policy.tenant."same"]
+soft_bounce_count = 9
+[policy.tenant."quo\"te"]
+ip_pause_ttl = "90m"
+[state]
+enabled = false
+sync_writes = true
+hash_recipients = true
+hmac_key.file = ")" + key + R"("
+dedupe_horizon = "1h30m"
+max_lateness = "1500ms"
+block_cache = 3000000
+hot_window_entries = 77
+[policy]
+soft_bounce_count = 9
+soft_bounce_window = "25h"
+domain_pause_ttl = "90s"
+[metrics]
+tenant_allow_list = ["acme corp", "globex"]
+[metrics.providers]
+gmail = ["gmail.com", "googlemail.com"]
+yahoo = ["yahoo.com"]
+)");
+  // The secrets come from the environment both times: they are never printed.
+  const Env env = {{"BOUNCESTREAM_ADMIN_TOKEN", "admin-secret-token"},
+                   {"BOUNCESTREAM_STATE_HMAC_KEY_FILE", key},
+                   {"BOUNCESTREAM_POLICY_ALERT_TTL", "3d"}};
+  auto c = Load(path, env);
+  ASSERT_LOADED(c);
+  ASSERT_EQ(c->policy.tenants.size(), 3u);
+  const std::string text = PrintConfig(*c);
+  EXPECT_EQ(text.find("hmac-secret-0123456789"), std::string::npos) << text;
+  EXPECT_EQ(text.find("admin-secret-token"), std::string::npos) << text;
+  EXPECT_HAS(text, "# hmac_key = \"***\"");
+  EXPECT_HAS(text, "# token = \"***\"");
+  EXPECT_HAS(text, "hard_suppress_ttl = \"never\"");
+  EXPECT_HAS(text, "block_cache = 3000000");
+  EXPECT_HAS(text, "dedupe_horizon = \"90m\"");
+  EXPECT_HAS(text, "[policy.tenant.\"acme corp\"]");
+
+  const std::string printed = Write("printed.toml", text);
+  auto again = Load(printed, env);
+  ASSERT_LOADED(again);
+  again->config_file = c->config_file;
+  EXPECT_EQ(*again, *c) << text;
+
+  // Without the secrets the printed file loads as far as they are optional: the admin token is
+  // then unset, and hash_recipients asks for its key.
+  auto alone = Load(printed);
+  ASSERT_REJECTED(alone);
+  EXPECT_HAS(alone.error(), "state.hash_recipients = true needs state.hmac_key");
+
+  // A config with every default prints and reloads too.
+  auto d = Load(WriteMinimal());
+  ASSERT_LOADED(d);
+  auto d_again = Load(Write("d.toml", PrintConfig(*d)));
+  ASSERT_LOADED(d_again);
+  d_again->config_file = d->config_file;
+  EXPECT_EQ(*d_again, *d) << PrintConfig(*d);
 }
 
 // ------------------------------------------------------------------------------------- inputs
@@ -935,6 +1650,42 @@ TEST_F(ConfigTest, ExampleFileLoads) {
   // Every key the file shows has its default value or a documented one.
   EXPECT_EQ(c->topics, OutputTopics{});
   EXPECT_EQ(c->batch_max_messages, 1000);
+  EXPECT_EQ(c->state, StateSettings{});
+  EXPECT_EQ(c->policy, state::PolicySet{});
+  EXPECT_EQ(c->admin, AdminSettings{});
+  EXPECT_EQ(c->metrics, MetricsSettings{});
+}
+
+// The commented-out examples of the new sections are valid as written: uncommenting every
+// "#: " line gives a file that loads (with the secret files it names provided).
+TEST_F(ConfigTest, ExampleFileCommentedSectionExamplesLoad) {
+  std::ifstream in(kExample);
+  std::string text;
+  int uncommented = 0;
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("#: ")) {
+      line = line.substr(3);
+      ++uncommented;
+    }
+    text += line + "\n";
+  }
+  EXPECT_GE(uncommented, 5);
+  const std::string hmac = Write("hmac.key", "0123456789abcdef0123456789abcdef\n");
+  const std::string token = Write("admin.token", "admin-token\n");
+  for (const auto& [from, to] :
+       {std::pair{std::string("/run/secrets/bouncestream-hmac-key"), hmac},
+        std::pair{std::string("/run/secrets/bouncestream-admin-token"), token}}) {
+    const auto at = text.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    text.replace(at, from.size(), to);
+  }
+  auto c = Load(Write("example.toml", text));
+  ASSERT_LOADED(c);
+  EXPECT_EQ(c->state.hmac_key, "0123456789abcdef0123456789abcdef");
+  EXPECT_EQ(c->admin.token, "admin-token");
+  EXPECT_FALSE(c->policy.tenants.empty());
+  EXPECT_FALSE(c->metrics.providers.empty());
+  EXPECT_FALSE(c->metrics.tenant_allow_list.empty());
 }
 
 TEST_F(ConfigTest, ExampleFileGoesToProductionWithEnvironmentOnly) {
