@@ -61,8 +61,16 @@ Stream StreamOf(const Decision& d);
 // Kafka key of the decision's record: suppressions "tenant\x1Frecipient[\x1Fsender]",
 // blocks "tenant\x1Fsender\x1Fdomain" or "ip\x1Fvendor", alerts "tenant\x1Fsender\x1Freason".
 std::string RecordKey(const Decision& d);
-// Appends the decision as one JSON object (no newline).
+// Appends the decision as one JSON object (no newline). Every field is always present (empty
+// strings as ""); exactly one of "recipient" / "recipient_hash"; times are RFC 3339 UTC strings
+// with milliseconds, `expires_at` and the evidence times are null when 0. See state/README.md.
 void EncodeJson(const Decision& d, std::string* out);
+
+// Added with the implementation:
+// True for an alert and for the lift of an alert (scope sender without a recipient).
+bool IsAlertDecision(const Decision& d);
+// "2026-12-01T10:24:00.123Z".
+std::string FormatRfc3339Ms(std::int64_t unix_ms);
 
 }  // namespace bouncestream::state
 

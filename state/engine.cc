@@ -1,0 +1,1481 @@
+#include "state/engine.h"
+
+#include <rocksdb/db.h>
+#include <rocksdb/filter_policy.h>
+#include <rocksdb/statistics.h>
+#include <rocksdb/table.h>
+#include <rocksdb/write_batch.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <limits>
+#include <map>
+#include <mutex>
+#include <random>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "state/internal/codec.h"
+#include "state/internal/decision_codec.h"
+#include "state/internal/keys.h"
+#include "state/internal/rocks.h"
+#include "state/internal/window.h"
+
+namespace bouncestream::state {
+
+// The WriteBatch of one Apply() (or operator action), written by Commit().
+struct PendingWrite {
+  std::int32_t partition = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t seq = 0;
+  bool offsets = false;  // an event batch: moves next_offset / watermark
+  std::int64_t next_offset = -1;
+  std::int64_t watermark = 0;
+  bool has_watermark = false;
+  bool committed = false;
+  rocksdb::WriteBatch batch;
+};
+
+namespace internal {
+namespace {
+
+constexpr std::int64_t kNoExpiry = std::numeric_limits<std::int64_t>::max();
+constexpr std::size_t kExampleCap = 512;
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return XXH3_64bits(s.data(), s.size()); }
+};
+template <typename V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+struct WindowEntry {
+  Window value;
+  Window delta;
+  std::uint64_t dirty_seq = 0;    // last batch that changed it (evictable once committed)
+  std::uint64_t touched_seq = 0;  // batch whose touched list holds it
+  bool erased = false;            // deleted in the touching batch
+};
+
+struct DecisionEntry {
+  bool present = false;
+  Decision d;
+  std::uint64_t dirty_seq = 0;
+  std::uint64_t touched_seq = 0;
+};
+
+struct ExpiryEntry {
+  bool present = false;
+  std::uint64_t seq = 0;
+  std::uint64_t touched_seq = 0;
+};
+
+struct DedupeEntry {
+  std::int64_t seen = 0;
+  std::uint64_t seq = 0;
+};
+
+struct Part {
+  std::int32_t id = 0;
+  std::uint64_t epoch = 0;
+  std::uint64_t applied_seq = 0;
+  std::uint64_t committed_seq = 0;
+  std::int64_t next_offset = -1;  // after the last Apply (committed or not)
+  std::int64_t watermark = 0;
+  bool has_watermark = false;
+  std::int64_t committed_next_offset = -1;
+  std::int64_t committed_watermark = 0;
+  bool committed_has_watermark = false;
+  std::int64_t next_expiry = kNoExpiry;
+  StringMap<WindowEntry> windows;
+  StringMap<DecisionEntry> decisions;
+  std::map<std::string, ExpiryEntry, std::less<>> expiry;  // uncommitted changes
+  StringMap<DedupeEntry> dedupe;                           // uncommitted entries
+};
+
+// What one batch touched, in first-touch order.
+struct Batch {
+  Part* part = nullptr;
+  std::uint64_t seq = 0;
+  BatchResult* result = nullptr;
+  std::vector<std::pair<const std::string*, WindowEntry*>> windows;
+  std::vector<std::pair<const std::string*, DecisionEntry*>> decisions;
+  std::vector<std::pair<const std::string*, ExpiryEntry*>> expiry;
+  std::vector<const std::string*> dedupe;
+};
+
+std::string Hex16(std::uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+std::string Lower(std::string_view s) {
+  std::string r(s);
+  for (char& c : r) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return r;
+}
+
+std::string EncodeOffsets(std::int64_t next_offset, std::int64_t wm, bool has_wm) {
+  std::string v;
+  PutFixed<std::int64_t>(&v, next_offset);
+  PutFixed<std::int64_t>(&v, wm);
+  v.push_back(has_wm ? 1 : 0);
+  return v;
+}
+
+bool DecodeOffsets(std::string_view in, std::int64_t* next_offset, std::int64_t* wm,
+                   bool* has_wm) {
+  Reader r(in);
+  std::uint8_t h = 0;
+  if (!r.Fixed(next_offset) || !r.Fixed(wm) || !r.Fixed(&h)) return false;
+  *has_wm = h != 0;
+  return true;
+}
+
+std::string_view View(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
+rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
+
+std::string Err(std::string_view what, const rocksdb::Status& s) {
+  return std::string(what) + ": " + s.ToString();
+}
+
+DecisionKind UndoKind(DecisionKind k) {
+  return k == DecisionKind::kPause ? DecisionKind::kResume : DecisionKind::kLift;
+}
+
+std::string_view DomainOf(std::string_view recipient) {
+  auto at = recipient.rfind('@');
+  return at == std::string_view::npos ? std::string_view() : recipient.substr(at + 1);
+}
+
+class EngineImpl;
+
+class RestorerImpl final : public Restorer {
+ public:
+  RestorerImpl(EngineImpl* engine, std::int32_t partition);
+  std::expected<void, std::string> Add(std::int64_t changelog_offset, std::string_view key,
+                                       std::optional<std::string_view> value,
+                                       std::string_view batch_id) override;
+  std::expected<std::int64_t, std::string> Finish(std::int64_t end_offset) override;
+
+ private:
+  std::expected<void, std::string> Flush();
+
+  EngineImpl* engine_;
+  std::int32_t partition_;
+  std::string prefix_;
+  std::string current_batch_;
+  std::vector<std::pair<std::string, std::optional<std::string>>> buffered_;
+  std::unordered_set<std::string> seen_batches_;
+  rocksdb::WriteBatch wb_;
+  std::int64_t applied_ = 0;
+  std::optional<std::int64_t> local_next_;
+  std::int64_t watermark_ = 0;
+  bool has_watermark_ = false;
+  bool moved_ = false;  // a batch was applied: write the offsets at Finish
+};
+
+class EngineImpl final : public Engine {
+ public:
+  explicit EngineImpl(const EngineOptions& o)
+      : opt_(o), specs_(SpecsFor(o.policy)), wm_table_(std::make_shared<WatermarkTable>()) {}
+  ~EngineImpl() override {
+    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
+    if (db_ != nullptr) db_->Close().PermitUncheckedError();
+    delete db_;
+  }
+
+  std::expected<void, std::string> Init();
+
+  std::optional<std::int64_t> NextOffset(std::int32_t partition) const override;
+  std::int64_t ChangelogStart(std::int32_t partition) const override;
+  void SetChangelogPosition(std::int32_t partition, std::int64_t offset) override;
+  std::unique_ptr<Restorer> BeginRestore(std::int32_t partition) override;
+  void Forget(std::int32_t partition) override {
+    std::lock_guard lock(mu_);
+    parts_.erase(partition);
+  }
+  std::expected<BatchResult, std::string> Apply(std::int32_t partition,
+                                                std::span<const Observation> events,
+                                                std::int64_t next_offset) override;
+  std::expected<void, std::string> Commit(BatchResult& result) override;
+  std::vector<Decision> Query(std::string_view tenant, std::string_view recipient) override;
+  void ForEachActive(const std::function<bool(std::int32_t, const Decision&)>& fn) override;
+  std::expected<std::vector<BatchResult>, std::string> Lift(
+      std::string_view decision_id, std::string_view note,
+      std::span<const std::int32_t> partitions) override;
+  std::expected<std::vector<BatchResult>, std::string> Erase(
+      std::string_view tenant, std::string_view recipient,
+      std::span<const std::int32_t> partitions) override;
+  std::expected<BatchResult, std::string> Import(std::int32_t partition,
+                                                 std::span<const Decision> decisions) override;
+  std::vector<PartitionSummary> Summaries() override;
+  StoreStats Stats() override;
+
+ private:
+  friend class RestorerImpl;
+  enum Cf { kWindows = 0, kDecisions, kExpiry, kDedupe, kMeta, kCfCount };
+  rocksdb::ColumnFamilyHandle* cf(Cf c) const { return handles_[c]; }
+
+  std::expected<BatchResult, std::string> ApplyLocked(std::int32_t partition,
+                                                      std::span<const Observation> events,
+                                                      std::int64_t next_offset);
+  std::expected<Part*, std::string> Load(std::int32_t partition);
+  std::expected<void, std::string> LoadWindows(Part* p, std::vector<const std::string*>* keys,
+                                               std::vector<WindowEntry*>* entries);
+  std::expected<DecisionEntry*, std::string> GetDecision(Part* p, const std::string& key);
+  std::int64_t FindNextExpiry(Part* p, std::string_view from_key);
+  std::expected<void, std::string> RunExpiry(Batch* b);
+
+  Batch StartBatch(Part* p, BatchResult* r);
+  void TouchWindow(Batch* b, const std::string* key, WindowEntry* e);
+  void TouchDecision(Batch* b, const std::string* key, DecisionEntry* e);
+  void SetExpiry(Batch* b, std::int64_t expires_at, std::string_view suffix, bool present);
+  std::expected<void, std::string> PutDecision(Batch* b, const std::string& key, Decision d);
+  std::expected<void, std::string> RemoveDecision(Batch* b, const std::string& key);
+  void Finalize(Batch* b, bool offsets, std::int64_t next_offset);
+
+  std::expected<void, std::string> Policy(Batch* b, const Observation& e,
+                                          WindowEntry* const* w);
+  Decision Base(const Observation& e, DecisionKind kind, Scope scope) const;
+
+  std::vector<std::int32_t> LocalPartitions();
+  // Decisions under `prefix` (a key prefix inside one partition): committed ones overlaid
+  // with the in-memory (possibly uncommitted) state.
+  std::map<std::string, Decision> ScanDecisions(Part* p, std::string_view prefix);
+  std::expected<void, std::string> CheckWritable() const {
+    if (opt_.read_only) return std::unexpected("state opened read-only");
+    return {};
+  }
+  void Evict();
+
+  EngineOptions opt_;
+  WindowSpecs specs_;
+  std::shared_ptr<WatermarkTable> wm_table_;
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
+  rocksdb::WriteOptions write_options_;
+  std::string instance_id_;
+  std::uint64_t batch_counter_ = 0;
+  std::uint64_t epoch_counter_ = 0;
+  mutable std::mutex mu_;
+  std::unordered_map<std::int32_t, Part> parts_;
+};
+
+std::expected<void, std::string> EngineImpl::Init() {
+  if (opt_.clock == nullptr) return std::unexpected("EngineOptions.clock is required");
+  if (opt_.dir.empty()) return std::unexpected("EngineOptions.dir is required");
+  rocksdb::DBOptions dbo;
+  dbo.create_if_missing = true;
+  dbo.create_missing_column_families = true;
+  dbo.max_background_jobs = 2;
+  statistics_ = rocksdb::CreateDBStatistics();
+  statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
+  dbo.statistics = statistics_;
+
+  auto cache = rocksdb::NewLRUCache(opt_.block_cache_bytes);
+  auto base = [&cache](std::size_t write_buffer) {
+    rocksdb::ColumnFamilyOptions c;
+    c.write_buffer_size = write_buffer;
+    c.compression = rocksdb::kLZ4Compression;
+    c.level_compaction_dynamic_level_bytes = true;
+    rocksdb::BlockBasedTableOptions t;
+    t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+    t.block_cache = cache;
+    c.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
+    return c;
+  };
+  rocksdb::ColumnFamilyOptions windows = base(64u << 20);
+  windows.merge_operator = NewWindowMergeOperator(specs_);
+  windows.compaction_filter_factory =
+      NewWindowFilterFactory(specs_, opt_.max_lateness_ms, wm_table_);
+  rocksdb::ColumnFamilyOptions dedupe = base(32u << 20);
+  dedupe.compaction_filter_factory =
+      NewDedupeFilterFactory(opt_.dedupe_horizon_ms, opt_.clock, wm_table_);
+  std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
+      {rocksdb::kDefaultColumnFamilyName, base(4u << 20)},
+      {"windows", windows},
+      {"decisions", base(16u << 20)},
+      {"expiry", base(4u << 20)},
+      {"dedupe", dedupe},
+      {"meta", base(4u << 20)},
+  };
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::Status s = opt_.read_only
+                          ? rocksdb::DB::OpenForReadOnly(dbo, opt_.dir, cfs, &handles, &db_)
+                          : rocksdb::DB::Open(dbo, opt_.dir, cfs, &handles, &db_);
+  if (!s.ok()) return std::unexpected(Err("open " + opt_.dir, s));
+  // handles[0] is the default family; keep it for cleanup but index ours from 0.
+  db_->DestroyColumnFamilyHandle(handles[0]);
+  handles_.assign(handles.begin() + 1, handles.end());
+  write_options_.sync = opt_.sync_writes;
+  std::random_device rd;
+  instance_id_ = Hex16((std::uint64_t{rd()} << 32) ^ rd());
+  // Watermarks of every partition for the compaction filters.
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kMeta)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k = View(it->key());
+    std::int64_t no = 0, wm = 0;
+    bool has = false;
+    if (k.size() == kPartitionBytes + 1 && k[kPartitionBytes] == kMetaOffsets &&
+        DecodeOffsets(View(it->value()), &no, &wm, &has) && has) {
+      wm_table_->Set(KeyPartition(k), wm);
+    }
+  }
+  return {};
+}
+
+std::expected<Part*, std::string> EngineImpl::Load(std::int32_t partition) {
+  auto it = parts_.find(partition);
+  if (it != parts_.end()) return &it->second;
+  Part p;
+  p.id = partition;
+  p.epoch = ++epoch_counter_;
+  std::string key = PartitionPrefix(partition);
+  key.push_back(kMetaOffsets);
+  std::string v;
+  rocksdb::Status s = db_->Get({}, cf(kMeta), key, &v);
+  if (s.ok()) {
+    if (!DecodeOffsets(v, &p.committed_next_offset, &p.committed_watermark,
+                       &p.committed_has_watermark)) {
+      return std::unexpected("corrupt meta of partition " + std::to_string(partition));
+    }
+  } else if (!s.IsNotFound()) {
+    return std::unexpected(Err("read meta", s));
+  }
+  p.next_offset = p.committed_next_offset;
+  p.watermark = p.committed_watermark;
+  p.has_watermark = p.committed_has_watermark;
+  auto [pos, inserted] = parts_.emplace(partition, std::move(p));
+  Part* part = &pos->second;
+  part->next_expiry = FindNextExpiry(part, PartitionPrefix(partition));
+  return part;
+}
+
+// The smallest expiry time at or after `from_key` (committed index overlaid with the batch's).
+std::int64_t EngineImpl::FindNextExpiry(Part* p, std::string_view from_key) {
+  std::string upper = PartitionPrefix(p->id + 1);
+  rocksdb::Slice ub(upper);
+  rocksdb::ReadOptions ro;
+  ro.iterate_upper_bound = &ub;
+  std::int64_t best = kNoExpiry;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kExpiry)));
+  for (it->Seek(ToSlice(from_key)); it->Valid(); it->Next()) {
+    std::string_view k = View(it->key());
+    auto o = p->expiry.find(k);
+    if (o != p->expiry.end() && !o->second.present) continue;
+    if (k.size() >= kPartitionBytes + 8) {
+      best = UnorderedI64(GetBe64(k.data() + kPartitionBytes));
+    }
+    break;
+  }
+  for (auto o = p->expiry.lower_bound(from_key); o != p->expiry.end(); ++o) {
+    if (KeyPartition(o->first) != p->id) break;
+    if (!o->second.present) continue;
+    best = std::min(best, UnorderedI64(GetBe64(o->first.data() + kPartitionBytes)));
+    break;
+  }
+  return best;
+}
+
+std::expected<void, std::string> EngineImpl::LoadWindows(Part* /*p*/,
+                                                         std::vector<const std::string*>* keys,
+                                                         std::vector<WindowEntry*>* entries) {
+  if (keys->empty()) return {};
+  std::vector<std::size_t> order(keys->size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(),
+            [keys](std::size_t a, std::size_t b) { return *(*keys)[a] < *(*keys)[b]; });
+  std::vector<rocksdb::Slice> slices(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) slices[i] = *(*keys)[order[i]];
+  std::vector<rocksdb::PinnableSlice> values(order.size());
+  std::vector<rocksdb::Status> statuses(order.size());
+  db_->MultiGet({}, cf(kWindows), slices.size(), slices.data(), values.data(), statuses.data(),
+                true);
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return std::unexpected(Err("read window", statuses[i]));
+    if (!DecodeWindow(View(values[i]), &(*entries)[order[i]]->value)) {
+      return std::unexpected("corrupt window value");
+    }
+  }
+  return {};
+}
+
+std::expected<DecisionEntry*, std::string> EngineImpl::GetDecision(Part* p,
+                                                                   const std::string& key) {
+  auto it = p->decisions.find(key);
+  if (it != p->decisions.end()) return &it->second;
+  DecisionEntry e;
+  std::string v;
+  rocksdb::Status s = db_->Get({}, cf(kDecisions), key, &v);
+  if (s.ok()) {
+    if (!DecodeDecision(v, &e.d)) return std::unexpected("corrupt decision value");
+    e.present = true;
+  } else if (!s.IsNotFound()) {
+    return std::unexpected(Err("read decision", s));
+  }
+  return &p->decisions.emplace(key, std::move(e)).first->second;
+}
+
+Batch EngineImpl::StartBatch(Part* p, BatchResult* r) {
+  Batch b;
+  b.part = p;
+  b.seq = ++p->applied_seq;
+  b.result = r;
+  r->partition = p->id;
+  r->batch_id = instance_id_ + "-" + std::to_string(++batch_counter_);
+  auto pw = std::make_shared<PendingWrite>();
+  pw->partition = p->id;
+  pw->epoch = p->epoch;
+  pw->seq = b.seq;
+  r->pending = std::move(pw);
+  return b;
+}
+
+void EngineImpl::TouchWindow(Batch* b, const std::string* key, WindowEntry* e) {
+  e->dirty_seq = b->seq;
+  if (e->touched_seq != b->seq) {
+    e->touched_seq = b->seq;
+    e->delta = Window();
+    e->erased = false;
+    b->windows.emplace_back(key, e);
+  }
+}
+
+void EngineImpl::TouchDecision(Batch* b, const std::string* key, DecisionEntry* e) {
+  e->dirty_seq = b->seq;
+  if (e->touched_seq != b->seq) {
+    e->touched_seq = b->seq;
+    b->decisions.emplace_back(key, e);
+  }
+}
+
+void EngineImpl::SetExpiry(Batch* b, std::int64_t expires_at, std::string_view suffix,
+                           bool present) {
+  std::string key = PartitionPrefix(b->part->id);
+  PutBe64(&key, OrderedI64(expires_at));
+  key.append(suffix);
+  auto [it, inserted] = b->part->expiry.try_emplace(std::move(key));
+  it->second.present = present;
+  it->second.seq = b->seq;
+  if (it->second.touched_seq != b->seq) {
+    it->second.touched_seq = b->seq;
+    b->expiry.emplace_back(&it->first, &it->second);
+  }
+  if (present) b->part->next_expiry = std::min(b->part->next_expiry, expires_at);
+}
+
+std::expected<void, std::string> EngineImpl::PutDecision(Batch* b, const std::string& key,
+                                                         Decision d) {
+  auto e = GetDecision(b->part, key);
+  if (!e) return std::unexpected(e.error());
+  DecisionEntry* de = *e;
+  std::string_view suffix = std::string_view(key).substr(kPartitionBytes);
+  if (de->present && de->d.expires_at_ms > 0) SetExpiry(b, de->d.expires_at_ms, suffix, false);
+  if (d.expires_at_ms > 0) SetExpiry(b, d.expires_at_ms, suffix, true);
+  b->result->decisions.push_back(d);
+  de->present = true;
+  de->d = std::move(d);
+  const std::string* k = &b->part->decisions.find(key)->first;
+  TouchDecision(b, k, de);
+  return {};
+}
+
+std::expected<void, std::string> EngineImpl::RemoveDecision(Batch* b, const std::string& key) {
+  auto e = GetDecision(b->part, key);
+  if (!e) return std::unexpected(e.error());
+  DecisionEntry* de = *e;
+  if (!de->present) return {};
+  if (de->d.expires_at_ms > 0) {
+    SetExpiry(b, de->d.expires_at_ms, std::string_view(key).substr(kPartitionBytes), false);
+  }
+  de->present = false;
+  de->d = Decision();
+  TouchDecision(b, &b->part->decisions.find(key)->first, de);
+  return {};
+}
+
+std::expected<void, std::string> EngineImpl::RunExpiry(Batch* b) {
+  Part* p = b->part;
+  const std::string prefix = PartitionPrefix(p->id);
+  std::string lo = prefix;  // nothing is due before next_expiry
+  PutBe64(&lo, OrderedI64(p->next_expiry));
+  std::string hi = prefix;
+  PutBe64(&hi, OrderedI64(p->watermark) + 1);
+  std::vector<std::string> due;
+  {
+    rocksdb::Slice ub(hi);
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &ub;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, cf(kExpiry)));
+    for (it->Seek(lo); it->Valid(); it->Next()) {
+      std::string_view k = View(it->key());
+      auto o = p->expiry.find(k);
+      if (o != p->expiry.end() && !o->second.present) continue;
+      due.emplace_back(k);
+    }
+    if (!it->status().ok()) return std::unexpected(Err("scan expiry", it->status()));
+  }
+  for (auto o = p->expiry.lower_bound(lo); o != p->expiry.end() && o->first < hi; ++o) {
+    if (o->second.present) due.push_back(o->first);
+  }
+  std::sort(due.begin(), due.end());
+  due.erase(std::unique(due.begin(), due.end()), due.end());
+  for (const std::string& ek : due) {
+    if (ek.size() <= kPartitionBytes + 8) continue;
+    std::int64_t at = UnorderedI64(GetBe64(ek.data() + kPartitionBytes));
+    std::string dkey = prefix + ek.substr(kPartitionBytes + 8);
+    auto e = GetDecision(p, dkey);
+    if (!e) return std::unexpected(e.error());
+    if (!(*e)->present || (*e)->d.expires_at_ms != at) {
+      SetExpiry(b, at, std::string_view(ek).substr(kPartitionBytes + 8), false);  // stale
+      continue;
+    }
+    Decision lift = (*e)->d;
+    lift.kind = UndoKind(lift.kind);
+    lift.origin = "expiry";
+    lift.note.clear();
+    lift.decided_at_ms = at;
+    lift.expires_at_ms = 0;
+    lift.decision_id = DecisionId(lift, (*e)->d.decision_id);
+    auto r = RemoveDecision(b, dkey);
+    if (!r) return r;
+    b->result->decisions.push_back(std::move(lift));
+  }
+  p->next_expiry = FindNextExpiry(p, hi);
+  return {};
+}
+
+Decision EngineImpl::Base(const Observation& e, DecisionKind kind, Scope scope) const {
+  Decision d;
+  d.kind = kind;
+  d.scope = scope;
+  d.reason = e.reason;
+  d.party = e.party;
+  d.classifier_rule = e.rule;
+  d.decided_at_ms = e.event_time_ms;
+  d.evidence.example = CapUtf8(e.text, kExampleCap);
+  d.evidence.event_id = e.event_id;
+  if (scope != Scope::kIpVendor) d.tenant = e.tenant;
+  return d;
+}
+
+// Window slots per event.
+enum Slot { kRcpt = 0, kSndRcpt, kDom, kSndDom, kIpV, kSnd, kSlots };
+constexpr WindowKind kSlotKind[kSlots] = {WindowKind::kRecipient,    WindowKind::kSenderRecipient,
+                                          WindowKind::kDomain,       WindowKind::kSenderDomain,
+                                          WindowKind::kIpVendor,     WindowKind::kSender};
+
+void BuildWindowKey(std::string* k, std::int32_t p, int slot, const Observation& e) {
+  char kind = static_cast<char>(kSlotKind[slot]);
+  switch (slot) {
+    case kRcpt: BuildKey(k, p, kind, {e.tenant, e.recipient}); break;
+    case kSndRcpt: BuildKey(k, p, kind, {e.tenant, e.recipient, e.sender}); break;
+    case kDom: BuildKey(k, p, kind, {e.domain}); break;
+    case kSndDom: BuildKey(k, p, kind, {e.tenant, e.sender, e.domain}); break;
+    case kIpV: BuildKey(k, p, kind, {e.sending_ip, e.vendor}); break;
+    default: BuildKey(k, p, kind, {e.tenant, e.sender}); break;
+  }
+}
+
+bool SlotApplies(int slot, const Observation& e) {
+  switch (slot) {
+    case kRcpt: return !e.recipient.empty();
+    case kSndRcpt: return !e.recipient.empty() && !e.sender.empty();
+    case kDom: return !e.domain.empty();
+    case kSndDom: return !e.sender.empty() && !e.domain.empty();
+    case kIpV: return !e.sending_ip.empty();
+    default: return e.signal == Signal::kSenderConfig;
+  }
+}
+
+std::expected<BatchResult, std::string> EngineImpl::Apply(std::int32_t partition,
+                                                          std::span<const Observation> events,
+                                                          std::int64_t next_offset) {
+  std::lock_guard lock(mu_);
+  if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  auto r = ApplyLocked(partition, events, next_offset);
+  if (!r) parts_.erase(partition);  // in-memory state may be half updated: reload it
+  return r;
+}
+
+std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
+    std::int32_t partition, std::span<const Observation> events, std::int64_t next_offset) {
+  auto lp = Load(partition);
+  if (!lp) return std::unexpected(lp.error());
+  Part* p = *lp;
+  BatchResult result;
+  Batch b = StartBatch(p, &result);
+
+  // Pass 1: the window entries of every event; one sorted MultiGet for those not in memory.
+  std::vector<WindowEntry*> slots(events.size() * kSlots, nullptr);
+  std::vector<const std::string*> missing_keys;
+  std::vector<WindowEntry*> missing;
+  std::string key;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Observation& e = events[i];
+    for (int s = 0; s < kSlots; ++s) {
+      if (!SlotApplies(s, e)) continue;
+      BuildWindowKey(&key, partition, s, e);
+      auto it = p->windows.find(key);
+      if (it == p->windows.end()) {
+        it = p->windows.emplace(key, WindowEntry()).first;
+        missing_keys.push_back(&it->first);
+        missing.push_back(&it->second);
+      }
+      slots[i * kSlots + static_cast<std::size_t>(s)] = &it->second;
+    }
+  }
+  if (auto r = LoadWindows(p, &missing_keys, &missing); !r) {
+    for (const std::string* k : missing_keys) p->windows.erase(*k);
+    return std::unexpected(r.error());
+  }
+  // Event ids not seen in memory: one sorted MultiGet on the dedupe family.
+  {
+    std::vector<std::string> ids;
+    for (const Observation& e : events) {
+      if (e.event_id.empty() || p->dedupe.contains(e.event_id)) continue;
+      std::string k = PartitionPrefix(partition);
+      k.append(e.event_id);
+      ids.push_back(std::move(k));
+    }
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    if (!ids.empty()) {
+      std::vector<rocksdb::Slice> slices(ids.begin(), ids.end());
+      std::vector<rocksdb::PinnableSlice> values(ids.size());
+      std::vector<rocksdb::Status> statuses(ids.size());
+      db_->MultiGet({}, cf(kDedupe), slices.size(), slices.data(), values.data(),
+                    statuses.data(), true);
+      for (std::size_t i = 0; i < ids.size(); ++i) {
+        std::int64_t seen = 0;
+        if (statuses[i].ok() && Reader(View(values[i])).Fixed(&seen)) {
+          // Keys in `ids` stay alive until the end of this scope only; copy into overlay form.
+          auto [it, ins] = p->dedupe.try_emplace(ids[i].substr(kPartitionBytes));
+          it->second.seen = seen;
+          it->second.seq = p->committed_seq;  // known committed: dropped at the next Commit
+        } else if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
+          return std::unexpected(Err("read dedupe", statuses[i]));
+        }
+      }
+    }
+  }
+
+  // Pass 2: the events in order.
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Observation& e = events[i];
+    if (!e.event_id.empty()) {
+      auto d = p->dedupe.find(e.event_id);
+      if (d != p->dedupe.end() &&
+          (!p->has_watermark || d->second.seen >= p->watermark - opt_.dedupe_horizon_ms)) {
+        ++result.stats.duplicates;
+        continue;
+      }
+    }
+    if (p->has_watermark && e.event_time_ms < p->watermark - opt_.max_lateness_ms) {
+      ++result.stats.late;
+      continue;
+    }
+    if (!p->has_watermark || e.event_time_ms > p->watermark) p->watermark = e.event_time_ms;
+    p->has_watermark = true;
+    if (!e.event_id.empty()) {
+      auto [d, ins] = p->dedupe.try_emplace(std::string(e.event_id));
+      d->second.seen = p->watermark;
+      d->second.seq = b.seq;
+      b.dedupe.push_back(&d->first);
+    }
+    if (p->watermark >= p->next_expiry) {
+      if (auto r = RunExpiry(&b); !r) return std::unexpected(r.error());
+    }
+    // Windows.
+    WindowEvent we;
+    we.time_ms = e.event_time_ms;
+    we.counter = CounterIndex(e.signal, e.reason_code);
+    WindowEntry* const* w = &slots[i * kSlots];
+    for (int s = 0; s < kSlots; ++s) {
+      WindowEntry* entry = w[s];
+      if (entry == nullptr) continue;
+      we.add_hash = s == kSndDom && e.signal == Signal::kAdminBlock;
+      we.hash = we.add_hash ? XXH64(e.recipient.data(), e.recipient.size(), 0) : 0;
+      we.soft = s == kRcpt && e.signal == Signal::kSoft;
+      we.reset = s == kRcpt && e.signal == Signal::kDelivered;
+      we.tag = s == kIpV && e.signal == Signal::kPlatformBlock ? e.dnsbl : std::string_view();
+      const WindowSpec& spec = specs_[s];
+      if (entry->touched_seq != b.seq) {
+        BuildWindowKey(&key, partition, s, e);
+        TouchWindow(&b, &p->windows.find(key)->first, entry);
+      }
+      entry->dirty_seq = b.seq;
+      AddEvent(&entry->value, spec, we);
+      AddEvent(&entry->delta, spec, we);
+    }
+    if (auto r = Policy(&b, e, w); !r) return std::unexpected(r.error());
+    ++result.stats.applied;
+  }
+  p->next_offset = next_offset;
+  Finalize(&b, true, next_offset);
+  result.next_offset = next_offset;
+  return result;
+}
+
+std::expected<void, std::string> EngineImpl::Policy(Batch* b, const Observation& e,
+                                                    WindowEntry* const* w) {
+  const PolicyConfig& cfg = opt_.policy.For(e.tenant);
+  const std::int64_t now = e.event_time_ms;
+  auto ttl = [now](std::int64_t t) { return t > 0 ? now + t : 0; };
+  std::string key;
+  switch (e.signal) {
+    case Signal::kHardInvalid:
+    case Signal::kComplaint: {
+      if (w[kRcpt] == nullptr) return {};
+      BuildKey(&key, b->part->id, 'T', {e.tenant, e.recipient});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      // An active suppression stays, unless a soft-streak one is upgraded to a hard one.
+      if ((*de)->present && (*de)->d.rule != "policy.soft_streak") return {};
+      const Window& rw = w[kRcpt]->value;
+      const WindowSpec& spec = specs_[kRcpt];
+      Tally h = CountSignal(rw, spec, Signal::kHardInvalid, now, spec.retention_ms);
+      Tally c = CountSignal(rw, spec, Signal::kComplaint, now, spec.retention_ms);
+      Decision d = Base(e, DecisionKind::kSuppress, Scope::kTenant);
+      d.recipient = e.recipient;
+      d.recipient_is_hash = e.recipient_is_hash;
+      d.domain = e.domain;
+      d.rule = e.signal == Signal::kComplaint ? "policy.complaint" : "policy.hard_invalid";
+      d.expires_at_ms = ttl(cfg.hard_suppress_ttl_ms);
+      d.evidence.count = h.count + c.count;
+      d.evidence.first_seen_ms = h.count == 0   ? c.first_seen
+                                 : c.count == 0 ? h.first_seen
+                                                : std::min(h.first_seen, c.first_seen);
+      d.evidence.last_seen_ms = std::max(h.last_seen, c.last_seen);
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    case Signal::kSoft: {
+      if (w[kRcpt] == nullptr) return {};
+      Tally t = SoftStreak(w[kRcpt]->value, now, cfg.soft_bounce_window_ms);
+      if (t.count < cfg.soft_bounce_count) return {};
+      BuildKey(&key, b->part->id, 'T', {e.tenant, e.recipient});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      if ((*de)->present) return {};
+      Decision d = Base(e, DecisionKind::kSuppress, Scope::kTenant);
+      d.recipient = e.recipient;
+      d.recipient_is_hash = e.recipient_is_hash;
+      d.domain = e.domain;
+      d.rule = "policy.soft_streak";
+      d.expires_at_ms = ttl(cfg.soft_suppress_ttl_ms);
+      d.evidence.count = t.count;
+      d.evidence.first_seen_ms = t.first_seen;
+      d.evidence.last_seen_ms = t.last_seen;
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    case Signal::kEndUserBlock: {
+      if (w[kSndRcpt] == nullptr) return {};
+      BuildKey(&key, b->part->id, 'S', {e.tenant, e.recipient, e.sender});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      if ((*de)->present) return {};
+      const WindowSpec& spec = specs_[kSndRcpt];
+      Tally t = CountSignal(w[kSndRcpt]->value, spec, Signal::kEndUserBlock, now,
+                            spec.retention_ms);
+      Decision d = Base(e, DecisionKind::kSuppress, Scope::kSender);
+      d.recipient = e.recipient;
+      d.recipient_is_hash = e.recipient_is_hash;
+      d.sender = e.sender;
+      d.domain = e.domain;
+      d.rule = "policy.end_user";
+      d.expires_at_ms = ttl(cfg.end_user_suppress_ttl_ms);
+      d.evidence.count = t.count;
+      d.evidence.first_seen_ms = t.first_seen;
+      d.evidence.last_seen_ms = t.last_seen;
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    case Signal::kAdminBlock: {
+      if (w[kSndDom] == nullptr) return {};
+      Tally t = DistinctHashes(w[kSndDom]->value, specs_[kSndDom], now, cfg.admin_block_window_ms);
+      if (t.count < cfg.admin_block_distinct_recipients) return {};
+      BuildKey(&key, b->part->id, 'D', {e.tenant, e.domain, e.sender});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      if ((*de)->present) return {};
+      Decision d = Base(e, DecisionKind::kPause, Scope::kDomain);
+      d.sender = e.sender;
+      d.domain = e.domain;
+      d.vendor = e.vendor;
+      d.rule = "policy.admin_domain";
+      d.expires_at_ms = ttl(cfg.domain_pause_ttl_ms);
+      d.evidence.count = t.count;
+      d.evidence.first_seen_ms = t.first_seen;
+      d.evidence.last_seen_ms = t.last_seen;
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    case Signal::kPlatformBlock: {
+      if (w[kIpV] == nullptr) return {};
+      const Window& iw = w[kIpV]->value;
+      Tally t = CountSignal(iw, specs_[kIpV], Signal::kPlatformBlock, now,
+                            cfg.platform_block_window_ms);
+      if (t.count < cfg.platform_block_count) return {};
+      BuildKey(&key, b->part->id, 'I', {e.sending_ip, e.vendor});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      if ((*de)->present) return {};
+      Decision d = Base(e, DecisionKind::kPause, Scope::kIpVendor);
+      d.sending_ip = e.sending_ip;
+      d.vendor = e.vendor;
+      d.dnsbl = e.dnsbl.empty() ? iw.tag : std::string(e.dnsbl);
+      d.rule = "policy.platform_ip";
+      d.expires_at_ms = ttl(cfg.ip_pause_ttl_ms);
+      d.evidence.count = t.count;
+      d.evidence.first_seen_ms = t.first_seen;
+      d.evidence.last_seen_ms = t.last_seen;
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    case Signal::kSenderConfig: {
+      if (w[kSnd] == nullptr) return {};
+      Tally t = CountSignal(w[kSnd]->value, specs_[kSnd], Signal::kSenderConfig, now,
+                            cfg.sender_config_window_ms);
+      if (t.count < cfg.sender_config_alert_count) return {};
+      BuildKey(&key, b->part->id, 'A', {e.tenant, e.sender, e.reason});
+      auto de = GetDecision(b->part, key);
+      if (!de) return std::unexpected(de.error());
+      if ((*de)->present) return {};
+      Decision d = Base(e, DecisionKind::kAlert, Scope::kSender);
+      d.sender = e.sender;
+      d.rule = "policy.sender_config";
+      d.expires_at_ms = ttl(cfg.alert_ttl_ms);
+      d.evidence.count = t.count;
+      d.evidence.first_seen_ms = t.first_seen;
+      d.evidence.last_seen_ms = t.last_seen;
+      d.decision_id = DecisionId(d);
+      return PutDecision(b, key, std::move(d));
+    }
+    default:
+      return {};
+  }
+}
+
+// Writes the batch's changes into its WriteBatch and the changelog, then the marker.
+void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
+  BatchResult* r = b->result;
+  PendingWrite* pw = r->pending.get();
+  Part* p = b->part;
+  auto by_key = [](const auto& x, const auto& y) { return *x.first < *y.first; };
+  std::sort(b->windows.begin(), b->windows.end(), by_key);
+  std::sort(b->decisions.begin(), b->decisions.end(), by_key);
+  std::sort(b->expiry.begin(), b->expiry.end(), by_key);
+  std::sort(b->dedupe.begin(), b->dedupe.end(),
+            [](const std::string* x, const std::string* y) { return *x < *y; });
+  b->dedupe.erase(std::unique(b->dedupe.begin(), b->dedupe.end()), b->dedupe.end());
+  r->changelog.reserve(b->windows.size() + b->decisions.size() + b->expiry.size() +
+                       b->dedupe.size() + 1);
+  std::string v;
+  for (auto& [key, e] : b->windows) {
+    ChangelogRecord rec;
+    rec.key.reserve(key->size() + 1);
+    rec.key.push_back(kClWindows);
+    rec.key.append(*key);
+    if (e->erased) {
+      pw->batch.Delete(cf(kWindows), *key).PermitUncheckedError();
+    }
+    if (!e->delta.Empty()) {
+      v.clear();
+      EncodeWindow(e->delta, &v);
+      pw->batch.Merge(cf(kWindows), *key, v).PermitUncheckedError();
+      e->delta = Window();
+    }
+    if (e->value.Empty()) {
+      rec.value = std::nullopt;
+    } else {
+      rec.value.emplace();
+      EncodeWindow(e->value, &*rec.value);
+    }
+    r->changelog.push_back(std::move(rec));
+  }
+  for (auto& [key, e] : b->decisions) {
+    ChangelogRecord rec;
+    rec.key.push_back(kClDecisions);
+    rec.key.append(*key);
+    if (e->present) {
+      rec.value.emplace();
+      EncodeDecision(e->d, &*rec.value);
+      pw->batch.Put(cf(kDecisions), *key, *rec.value).PermitUncheckedError();
+    } else {
+      pw->batch.Delete(cf(kDecisions), *key).PermitUncheckedError();
+    }
+    r->changelog.push_back(std::move(rec));
+  }
+  for (auto& [key, e] : b->expiry) {
+    ChangelogRecord rec;
+    rec.key.push_back(kClExpiry);
+    rec.key.append(*key);
+    if (e->present) {
+      rec.value.emplace();
+      pw->batch.Put(cf(kExpiry), *key, "").PermitUncheckedError();
+    } else {
+      pw->batch.Delete(cf(kExpiry), *key).PermitUncheckedError();
+    }
+    r->changelog.push_back(std::move(rec));
+  }
+  std::string dk = PartitionPrefix(p->id);
+  for (const std::string* id : b->dedupe) {
+    const DedupeEntry& e = p->dedupe.find(*id)->second;
+    dk.resize(kPartitionBytes);
+    dk.append(*id);
+    ChangelogRecord rec;
+    rec.key.push_back(kClDedupe);
+    rec.key.append(dk);
+    rec.value.emplace();
+    PutFixed<std::int64_t>(&*rec.value, e.seen);
+    pw->batch.Put(cf(kDedupe), dk, *rec.value).PermitUncheckedError();
+    r->changelog.push_back(std::move(rec));
+  }
+  pw->offsets = offsets;
+  pw->next_offset = offsets ? next_offset : p->next_offset;
+  pw->watermark = p->watermark;
+  pw->has_watermark = p->has_watermark;
+  {
+    std::string mk = PartitionPrefix(p->id);
+    mk.push_back(kMetaOffsets);
+    pw->batch.Put(cf(kMeta), mk, EncodeOffsets(pw->next_offset, p->watermark, p->has_watermark))
+        .PermitUncheckedError();
+  }
+  ChangelogRecord marker;
+  marker.key.push_back(kClMarker);
+  PartitionPrefix(p->id, &marker.key);
+  marker.key.append(r->batch_id);
+  marker.value = EncodeOffsets(pw->next_offset, p->watermark, p->has_watermark);
+  marker.value->push_back(offsets ? 0 : 1);  // flags: 1 = operator action
+  r->changelog.push_back(std::move(marker));
+  r->stats.window_keys = static_cast<std::int64_t>(b->windows.size());
+}
+
+std::expected<void, std::string> EngineImpl::Commit(BatchResult& result) {
+  std::lock_guard lock(mu_);
+  if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  PendingWrite* pw = result.pending.get();
+  if (pw == nullptr) return std::unexpected("Commit: no pending write");
+  if (pw->committed) return {};
+  auto it = parts_.find(pw->partition);
+  if (it == parts_.end() || it->second.epoch != pw->epoch) {
+    return std::unexpected("Commit: partition " + std::to_string(pw->partition) +
+                           " was forgotten since Apply");
+  }
+  Part& p = it->second;
+  if (pw->seq != p.committed_seq + 1) {
+    return std::unexpected("Commit: results must be committed in Apply order");
+  }
+  rocksdb::Status s = db_->Write(write_options_, &pw->batch);
+  if (!s.ok()) return std::unexpected(Err("commit", s));
+  pw->committed = true;
+  pw->batch.Clear();
+  p.committed_seq = pw->seq;
+  {
+    p.committed_next_offset = pw->next_offset;
+    p.committed_watermark = pw->watermark;
+    p.committed_has_watermark = pw->has_watermark;
+    if (pw->has_watermark) wm_table_->Set(p.id, pw->watermark);
+  }
+  for (auto e = p.expiry.begin(); e != p.expiry.end();) {
+    e = e->second.seq <= p.committed_seq ? p.expiry.erase(e) : std::next(e);
+  }
+  for (auto e = p.dedupe.begin(); e != p.dedupe.end();) {
+    e = e->second.seq <= p.committed_seq ? p.dedupe.erase(e) : std::next(e);
+  }
+  Evict();
+  return {};
+}
+
+void EngineImpl::Evict() {
+  std::size_t windows = 0, decisions = 0;
+  for (auto& [id, p] : parts_) {
+    windows += p.windows.size();
+    decisions += p.decisions.size();
+  }
+  const std::size_t bound = std::max<std::size_t>(opt_.hot_window_entries, 1);
+  if (windows > bound) {
+    for (auto& [id, p] : parts_) {
+      for (auto e = p.windows.begin(); e != p.windows.end() && windows > bound * 3 / 4;) {
+        if (e->second.dirty_seq <= p.committed_seq) {
+          e = p.windows.erase(e);
+          --windows;
+        } else {
+          ++e;
+        }
+      }
+    }
+  }
+  if (decisions > bound) {
+    for (auto& [id, p] : parts_) {
+      for (auto e = p.decisions.begin(); e != p.decisions.end() && decisions > bound * 3 / 4;) {
+        if (e->second.dirty_seq <= p.committed_seq) {
+          e = p.decisions.erase(e);
+          --decisions;
+        } else {
+          ++e;
+        }
+      }
+    }
+  }
+}
+
+std::optional<std::int64_t> EngineImpl::NextOffset(std::int32_t partition) const {
+  std::lock_guard lock(mu_);
+  auto it = parts_.find(partition);
+  if (it != parts_.end()) {
+    if (it->second.committed_next_offset < 0) return std::nullopt;
+    return it->second.committed_next_offset;
+  }
+  std::string key = PartitionPrefix(partition);
+  key.push_back(kMetaOffsets);
+  std::string v;
+  std::int64_t no = 0, wm = 0;
+  bool has = false;
+  if (!db_->Get({}, cf(kMeta), key, &v).ok() || !DecodeOffsets(v, &no, &wm, &has) || no < 0) {
+    return std::nullopt;
+  }
+  return no;
+}
+
+std::int64_t EngineImpl::ChangelogStart(std::int32_t partition) const {
+  std::lock_guard lock(mu_);
+  std::string key = PartitionPrefix(partition);
+  key.push_back(kMetaChangelog);
+  std::string v;
+  std::int64_t pos = 0;
+  if (db_->Get({}, cf(kMeta), key, &v).ok() && Reader(v).Fixed(&pos)) return pos;
+  return 0;
+}
+
+void EngineImpl::SetChangelogPosition(std::int32_t partition, std::int64_t offset) {
+  std::lock_guard lock(mu_);
+  if (opt_.read_only) return;
+  std::string key = PartitionPrefix(partition);
+  key.push_back(kMetaChangelog);
+  std::string v;
+  PutFixed<std::int64_t>(&v, offset);
+  db_->Put(write_options_, cf(kMeta), key, v).PermitUncheckedError();
+}
+
+std::unique_ptr<Restorer> EngineImpl::BeginRestore(std::int32_t partition) {
+  {
+    std::lock_guard lock(mu_);
+    parts_.erase(partition);
+  }
+  return std::make_unique<RestorerImpl>(this, partition);
+}
+
+std::vector<std::int32_t> EngineImpl::LocalPartitions() {
+  std::set<std::int32_t> ids;
+  for (const auto& [id, p] : parts_) ids.insert(id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kMeta)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    std::string_view k = View(it->key());
+    if (k.size() == kPartitionBytes + 1 && k[kPartitionBytes] == kMetaOffsets) {
+      ids.insert(KeyPartition(k));
+    }
+  }
+  return {ids.begin(), ids.end()};
+}
+
+std::map<std::string, Decision> EngineImpl::ScanDecisions(Part* p, std::string_view prefix) {
+  std::map<std::string, Decision> out;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kDecisions)));
+  for (it->Seek(ToSlice(prefix)); it->Valid() && it->key().starts_with(ToSlice(prefix));
+       it->Next()) {
+    Decision d;
+    if (DecodeDecision(View(it->value()), &d)) out.emplace(it->key().ToString(), std::move(d));
+  }
+  if (p == nullptr) return out;
+  for (const auto& [k, e] : p->decisions) {
+    if (!std::string_view(k).starts_with(prefix)) continue;
+    if (e.present) {
+      out[k] = e.d;
+    } else {
+      out.erase(k);
+    }
+  }
+  return out;
+}
+
+std::vector<Decision> EngineImpl::Query(std::string_view tenant, std::string_view recipient) {
+  std::lock_guard lock(mu_);
+  std::vector<Decision> out;
+  std::string domain = Lower(DomainOf(recipient));
+  for (std::int32_t id : LocalPartitions()) {
+    auto it = parts_.find(id);
+    Part* p = it == parts_.end() ? nullptr : &it->second;
+    std::string k;
+    BuildKey(&k, id, 'T', {tenant, recipient});
+    for (auto& [key, d] : ScanDecisions(p, k)) {
+      if (key == k) out.push_back(std::move(d));
+    }
+    BuildKey(&k, id, 'S', {tenant, recipient, ""});
+    for (auto& [key, d] : ScanDecisions(p, k)) out.push_back(std::move(d));
+    if (!domain.empty()) {
+      BuildKey(&k, id, 'D', {tenant, domain, ""});
+      for (auto& [key, d] : ScanDecisions(p, k)) out.push_back(std::move(d));
+    }
+  }
+  return out;
+}
+
+void EngineImpl::ForEachActive(const std::function<bool(std::int32_t, const Decision&)>& fn) {
+  std::lock_guard lock(mu_);
+  for (std::int32_t id : LocalPartitions()) {
+    auto it = parts_.find(id);
+    for (const auto& [key, d] :
+         ScanDecisions(it == parts_.end() ? nullptr : &it->second, PartitionPrefix(id))) {
+      if (!fn(id, d)) return;
+    }
+  }
+}
+
+std::expected<std::vector<BatchResult>, std::string> EngineImpl::Lift(
+    std::string_view decision_id, std::string_view note,
+    std::span<const std::int32_t> partitions) {
+  std::lock_guard lock(mu_);
+  if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  std::vector<std::int32_t> ids(partitions.begin(), partitions.end());
+  if (ids.empty()) ids = LocalPartitions();
+  std::vector<BatchResult> out;
+  for (std::int32_t id : ids) {
+    auto lp = Load(id);
+    if (!lp) return std::unexpected(lp.error());
+    Part* p = *lp;
+    for (auto& [key, d] : ScanDecisions(p, PartitionPrefix(id))) {
+      if (d.decision_id != decision_id) continue;
+      BatchResult r;
+      Batch b = StartBatch(p, &r);
+      Decision lift = d;
+      lift.kind = UndoKind(d.kind);
+      lift.origin = "operator";
+      lift.note = CapUtf8(note, kExampleCap);
+      lift.decided_at_ms = opt_.clock->NowMs();
+      lift.expires_at_ms = 0;
+      lift.decision_id = DecisionId(lift, d.decision_id);
+      if (auto rm = RemoveDecision(&b, key); !rm) return std::unexpected(rm.error());
+      r.decisions.push_back(std::move(lift));
+      Finalize(&b, false, -1);
+      out.push_back(std::move(r));
+      break;
+    }
+  }
+  return out;
+}
+
+std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
+    std::string_view tenant, std::string_view recipient,
+    std::span<const std::int32_t> partitions) {
+  std::lock_guard lock(mu_);
+  if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  if (recipient.empty()) return std::unexpected("Erase: recipient is required");
+  std::vector<std::int32_t> ids(partitions.begin(), partitions.end());
+  if (ids.empty()) ids = LocalPartitions();
+  std::vector<BatchResult> out;
+  auto matches = [&](std::string_view key) {
+    std::string_view fields = key.substr(kPartitionBytes + 1);
+    return (tenant.empty() || Field(fields, 0) == tenant) && Field(fields, 1) == recipient;
+  };
+  for (std::int32_t id : ids) {
+    auto lp = Load(id);
+    if (!lp) return std::unexpected(lp.error());
+    Part* p = *lp;
+    // Window keys of the recipient: recipient and sender_recipient kinds.
+    std::set<std::string> wkeys;
+    for (char kind : {static_cast<char>(WindowKind::kRecipient),
+                      static_cast<char>(WindowKind::kSenderRecipient)}) {
+      std::string prefix = PartitionPrefix(id);
+      prefix.push_back(kind);
+      if (!tenant.empty()) {
+        prefix.append(tenant);
+        prefix.push_back(kSep);
+      }
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kWindows)));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        if (matches(View(it->key()))) wkeys.insert(it->key().ToString());
+      }
+      for (const auto& [k, e] : p->windows) {
+        if (std::string_view(k).starts_with(prefix) && matches(k) && !e.value.Empty()) {
+          wkeys.insert(k);
+        }
+      }
+    }
+    std::map<std::string, Decision> dks;
+    for (char slot : {'T', 'S'}) {
+      std::string prefix = PartitionPrefix(id);
+      prefix.push_back(slot);
+      if (!tenant.empty()) {
+        prefix.append(tenant);
+        prefix.push_back(kSep);
+      }
+      for (auto& [k, d] : ScanDecisions(p, prefix)) {
+        if (matches(k)) dks.emplace(k, std::move(d));
+      }
+    }
+    if (wkeys.empty() && dks.empty()) continue;
+    BatchResult r;
+    Batch b = StartBatch(p, &r);
+    for (const std::string& k : wkeys) {
+      auto [it, ins] = p->windows.try_emplace(k);
+      TouchWindow(&b, &it->first, &it->second);
+      it->second.value = Window();
+      it->second.erased = true;
+    }
+    for (auto& [k, d] : dks) {
+      Decision lift;
+      lift.kind = DecisionKind::kLift;
+      lift.scope = d.scope;
+      lift.tenant = d.tenant;
+      lift.recipient = d.recipient;
+      lift.recipient_is_hash = d.recipient_is_hash;
+      if (d.scope == Scope::kSender) lift.sender = d.sender;
+      lift.origin = "erase";
+      lift.decided_at_ms = opt_.clock->NowMs();
+      lift.decision_id = DecisionId(lift, d.decision_id);
+      if (auto rm = RemoveDecision(&b, k); !rm) return std::unexpected(rm.error());
+      r.decisions.push_back(std::move(lift));
+    }
+    Finalize(&b, false, -1);
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+std::expected<BatchResult, std::string> EngineImpl::Import(std::int32_t partition,
+                                                           std::span<const Decision> decisions) {
+  std::lock_guard lock(mu_);
+  if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  auto lp = Load(partition);
+  if (!lp) return std::unexpected(lp.error());
+  Part* p = *lp;
+  BatchResult r;
+  Batch b = StartBatch(p, &r);
+  std::string key;
+  for (const Decision& in : decisions) {
+    Decision d = in;
+    if (d.tenant.empty() && d.scope != Scope::kIpVendor) continue;
+    key = PartitionPrefix(partition);
+    DecisionKeySuffix(d, &key);
+    auto de = GetDecision(p, key);
+    if (!de) return std::unexpected(de.error());
+    if ((*de)->present) continue;  // already suppressed (or paused / alerted)
+    d.origin = "import";
+    if (d.decided_at_ms == 0) d.decided_at_ms = opt_.clock->NowMs();
+    d.evidence.example = CapUtf8(d.evidence.example, kExampleCap);
+    d.note = CapUtf8(d.note, kExampleCap);
+    if (d.rule.empty()) d.rule = "import";
+    d.decision_id = DecisionId(d);
+    if (auto put = PutDecision(&b, key, std::move(d)); !put) return std::unexpected(put.error());
+  }
+  Finalize(&b, false, -1);
+  return r;
+}
+
+std::vector<PartitionSummary> EngineImpl::Summaries() {
+  std::lock_guard lock(mu_);
+  std::vector<PartitionSummary> out;
+  std::unique_ptr<rocksdb::Iterator> meta(db_->NewIterator({}, cf(kMeta)));
+  for (meta->SeekToFirst(); meta->Valid(); meta->Next()) {
+    std::string_view mk = View(meta->key());
+    if (mk.size() != kPartitionBytes + 1 || mk[kPartitionBytes] != kMetaOffsets) continue;
+    PartitionSummary s;
+    s.partition = KeyPartition(mk);
+    bool has_wm = false;
+    if (!DecodeOffsets(View(meta->value()), &s.next_offset, &s.watermark_ms, &has_wm)) continue;
+    std::string prefix = PartitionPrefix(s.partition);
+    XXH64_state_t* h = XXH64_createState();
+    XXH64_reset(h, 0);
+    auto add = [h](std::string_view x) {
+      std::uint64_t n = x.size();
+      XXH64_update(h, &n, sizeof n);
+      XXH64_update(h, x.data(), x.size());
+    };
+    std::string live;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kWindows)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      std::string_view k = View(it->key());
+      int kind = k.size() > kPartitionBytes ? WindowKindIndex(k[kPartitionBytes]) : -1;
+      Window w;
+      if (kind < 0 || !DecodeWindow(View(it->value()), &w)) continue;
+      live.clear();
+      if (!EncodeLive(w, specs_[static_cast<std::size_t>(kind)], s.watermark_ms, &live)) {
+        continue;
+      }
+      ++s.window_keys;
+      add(k);
+      add(live);
+    }
+    it.reset(db_->NewIterator({}, cf(kDecisions)));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      Decision d;
+      if (!DecodeDecision(View(it->value()), &d)) continue;
+      if (d.expires_at_ms != 0 && has_wm && d.expires_at_ms <= s.watermark_ms) continue;
+      ++s.active_decisions;
+      add(View(it->key()));
+      add(View(it->value()));
+    }
+    s.hash = Hex16(XXH64_digest(h));
+    XXH64_freeState(h);
+    out.push_back(std::move(s));
+  }
+  return out;
+}
+
+StoreStats EngineImpl::Stats() {
+  std::lock_guard lock(mu_);
+  StoreStats st;
+  for (auto* h : handles_) {
+    std::uint64_t v = 0;
+    if (db_->GetIntProperty(h, "rocksdb.estimate-live-data-size", &v)) {
+      st.live_bytes += static_cast<std::int64_t>(v);
+    }
+    if (db_->GetIntProperty(h, "rocksdb.total-sst-files-size", &v)) {
+      st.sst_bytes += static_cast<std::int64_t>(v);
+    }
+    if (db_->GetIntProperty(h, "rocksdb.estimate-pending-compaction-bytes", &v)) {
+      st.pending_compaction_bytes += static_cast<std::int64_t>(v);
+    }
+  }
+  st.write_stall_micros =
+      static_cast<std::int64_t>(statistics_->getTickerCount(rocksdb::STALL_MICROS));
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kDecisions)));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() <= kPartitionBytes) continue;
+    switch (it->key()[kPartitionBytes]) {
+      case 'T':
+      case 'S': ++st.active_suppressions; break;
+      case 'D':
+      case 'I': ++st.active_pauses; break;
+      case 'A': ++st.active_alerts; break;
+      default: break;
+    }
+  }
+  return st;
+}
+
+// ---------------------------------------------------------------- Restorer
+
+RestorerImpl::RestorerImpl(EngineImpl* engine, std::int32_t partition)
+    : engine_(engine), partition_(partition), prefix_(PartitionPrefix(partition)) {
+  local_next_ = engine_->NextOffset(partition);
+  std::lock_guard lock(engine_->mu_);
+  std::string key = prefix_;
+  key.push_back(kMetaOffsets);
+  std::string v;
+  std::int64_t no = 0;
+  if (engine_->db_->Get({}, engine_->cf(EngineImpl::kMeta), key, &v).ok()) {
+    DecodeOffsets(v, &no, &watermark_, &has_watermark_);
+  }
+}
+
+std::expected<void, std::string> RestorerImpl::Add(std::int64_t /*changelog_offset*/,
+                                                   std::string_view key,
+                                                   std::optional<std::string_view> value,
+                                                   std::string_view batch_id) {
+  if (engine_->opt_.read_only) return std::unexpected("state opened read-only");
+  if (key.size() < 1 + kPartitionBytes || key.substr(1, kPartitionBytes) != prefix_) {
+    return std::unexpected("changelog record of another partition or malformed key");
+  }
+  if (batch_id != current_batch_) {  // a batch cut short: its records never count
+    buffered_.clear();
+    current_batch_.assign(batch_id);
+  }
+  if (key[0] != kClMarker) {
+    if (key[0] != kClWindows && key[0] != kClDecisions && key[0] != kClExpiry &&
+        key[0] != kClDedupe) {
+      return std::unexpected("unknown changelog record type");
+    }
+    buffered_.emplace_back(std::string(key),
+                           value ? std::optional<std::string>(std::string(*value)) : std::nullopt);
+    return {};
+  }
+  std::int64_t next = -1, wm = 0;
+  bool has_wm = false;
+  std::uint8_t flags = 0;
+  Reader r(value.value_or(std::string_view()));
+  if (!r.Fixed(&next) || !r.Fixed(&wm)) return std::unexpected("malformed commit marker");
+  std::uint8_t h = 0;
+  if (!r.Fixed(&h) || !r.Fixed(&flags)) return std::unexpected("malformed commit marker");
+  has_wm = h != 0;
+  bool operator_batch = (flags & 1) != 0;
+  std::string id(batch_id);
+  bool skip = key.substr(1 + kPartitionBytes) != batch_id || seen_batches_.contains(id) ||
+              (local_next_ && (operator_batch ? next < *local_next_ : next <= *local_next_));
+  if (!skip) {
+    for (auto& [k, v] : buffered_) {
+      EngineImpl::Cf c = k[0] == kClWindows     ? EngineImpl::kWindows
+                         : k[0] == kClDecisions ? EngineImpl::kDecisions
+                         : k[0] == kClExpiry    ? EngineImpl::kExpiry
+                                                : EngineImpl::kDedupe;
+      rocksdb::Slice rk(k.data() + 1, k.size() - 1);
+      rocksdb::Status s = v ? wb_.Put(engine_->cf(c), rk, *v) : wb_.Delete(engine_->cf(c), rk);
+      if (!s.ok()) return std::unexpected(Err("restore", s));
+      ++applied_;
+    }
+    local_next_ = next;
+    watermark_ = wm;
+    has_watermark_ = has_wm;
+    moved_ = true;
+    seen_batches_.insert(std::move(id));
+    if (wb_.GetDataSize() > (32u << 20)) {
+      if (auto f = Flush(); !f) return f;
+    }
+  }
+  buffered_.clear();
+  current_batch_.clear();
+  return {};
+}
+
+std::expected<void, std::string> RestorerImpl::Flush() {
+  rocksdb::Status s = engine_->db_->Write(engine_->write_options_, &wb_);
+  wb_.Clear();
+  if (!s.ok()) return std::unexpected(Err("restore write", s));
+  return {};
+}
+
+std::expected<std::int64_t, std::string> RestorerImpl::Finish(std::int64_t end_offset) {
+  if (engine_->opt_.read_only) return std::unexpected("state opened read-only");
+  std::lock_guard lock(engine_->mu_);
+  engine_->parts_.erase(partition_);
+  if (moved_) {
+    std::string key = prefix_;
+    key.push_back(kMetaOffsets);
+    wb_.Put(engine_->cf(EngineImpl::kMeta), key,
+            EncodeOffsets(local_next_.value_or(-1), watermark_, has_watermark_))
+        .PermitUncheckedError();
+  }
+  std::string key = prefix_;
+  key.push_back(kMetaChangelog);
+  std::string v;
+  PutFixed<std::int64_t>(&v, end_offset);
+  wb_.Put(engine_->cf(EngineImpl::kMeta), key, v).PermitUncheckedError();
+  if (auto f = Flush(); !f) return std::unexpected(f.error());
+  if (moved_ && has_watermark_) engine_->wm_table_->Set(partition_, watermark_);
+  buffered_.clear();
+  return applied_;
+}
+
+}  // namespace
+}  // namespace internal
+
+std::expected<std::unique_ptr<Engine>, std::string> Engine::Open(const EngineOptions& options) {
+  auto engine = std::make_unique<internal::EngineImpl>(options);
+  if (auto r = engine->Init(); !r) return std::unexpected(r.error());
+  return engine;
+}
+
+}  // namespace bouncestream::state
