@@ -56,6 +56,16 @@ class SeriesCache {
     return key;
   }
 
+  // Sum of the values of every series created so far.
+  double Sum() {
+    std::lock_guard lock(mu_);
+    double sum = 0;
+    for (const auto& [key, metric] : series_) {
+      if (metric != nullptr) sum += metric->Value();
+    }
+    return sum;
+  }
+
   // The series for `key`, or nullptr if prometheus-cpp refused to create it.
   T* Get(std::uint64_t key) {
     std::lock_guard lock(mu_);
@@ -382,6 +392,8 @@ std::expected<std::string, std::string> Metrics::Serialize() const {
     return std::unexpected(std::string("metrics: serialize: ") + e.what());
   }
 }
+
+double Metrics::InputRecordsTotal() const { return impl_->input.Sum(); }
 
 const TenantLabels& Metrics::tenants() const { return impl_->tenants; }
 const ProviderBuckets& Metrics::providers() const { return impl_->providers; }

@@ -62,6 +62,9 @@ class Metrics {
   // Prometheus text exposition format (version 0.0.4) of every metric.
   std::expected<std::string, std::string> Serialize() const;
 
+  // Sum of bouncestream_input_records_total over all labels (cheap: no registry scrape).
+  double InputRecordsTotal() const;
+
   const TenantLabels& tenants() const;
   const ProviderBuckets& providers() const;
 

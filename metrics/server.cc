@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <condition_variable>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -137,7 +139,52 @@ struct ServerImpl {
   // path -> method -> handler
   std::map<std::string, std::map<std::string, AdminHandler>, std::less<>> admin;
 
+  // Input-rate sampler: every second, the input total; /api/status serves the rates between
+  // successive samples (last 5 minutes), so the page has a history the moment it opens.
+  static constexpr std::size_t kSamples = 301;
+  std::mutex sample_mu;
+  std::condition_variable sample_cv;
+  bool sampler_stop = false;
+  std::deque<std::pair<std::int64_t, double>> samples;  // (Unix ms, input total)
+  std::thread sampler;
+
+  void StartSampler() {
+    sampler = std::thread([this] {
+      std::unique_lock lock(sample_mu);
+      while (!sampler_stop) {
+        lock.unlock();
+        const double total = metrics->InputRecordsTotal();
+        const std::int64_t now = UnixMs();
+        lock.lock();
+        samples.emplace_back(now, total);
+        while (samples.size() > kSamples) samples.pop_front();
+        sample_cv.wait_for(lock, std::chrono::seconds(1), [this] { return sampler_stop; });
+      }
+    });
+  }
+
+  std::vector<std::pair<std::int64_t, double>> Rates() {
+    std::lock_guard lock(sample_mu);
+    std::vector<std::pair<std::int64_t, double>> rates;
+    for (std::size_t i = 1; i < samples.size(); ++i) {
+      const auto dt = samples[i].first - samples[i - 1].first;
+      if (dt <= 0) continue;
+      rates.emplace_back(samples[i].first,
+                         std::max(0.0, (samples[i].second - samples[i - 1].second) * 1000.0 /
+                                           static_cast<double>(dt)));
+    }
+    return rates;
+  }
+
   ~ServerImpl() {
+    if (sampler.joinable()) {
+      {
+        std::lock_guard lock(sample_mu);
+        sampler_stop = true;
+      }
+      sample_cv.notify_all();
+      sampler.join();
+    }
     if (ctx == nullptr) return;
     // civetweb's master thread notices the stop flag only when its poll() on the listening
     // socket returns (every 2 s); knocking on the port makes mg_stop() return at once.
@@ -267,6 +314,7 @@ struct ServerImpl {
           state.decisions.resize(options.status_decisions);
         }
       }
+      state.input_rates = Rates();
       const std::string body = internal::BuildStatusJson(metrics->registry()->Collect(), state);
       return Reply(conn, 200, kJson, body, head);
     }
@@ -390,6 +438,7 @@ std::expected<std::unique_ptr<Server>, std::string> Server::Start(ServerOptions 
     return std::unexpected(std::string("metrics server: cannot read the bound port"));
   }
   impl->port = static_cast<std::uint16_t>(bound[0].port);
+  impl->StartSampler();
   return std::unique_ptr<Server>(new Server(std::move(impl)));
 }
 

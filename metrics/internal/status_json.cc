@@ -163,6 +163,20 @@ std::string BuildStatusJson(const Families& families, const StatusState& state) 
   }
   out.append("},");
 
+  Number(&out, "events_per_second",
+         state.input_rates.empty() ? 0.0 : state.input_rates.back().second);
+  Key(&out, "input_rates");
+  out.push_back('[');
+  for (std::size_t i = 0; i < state.input_rates.size(); ++i) {
+    if (i != 0) out.push_back(',');
+    out.push_back('[');
+    AppendJsonNumber(&out, static_cast<double>(state.input_rates[i].first));
+    out.push_back(',');
+    AppendJsonNumber(&out, state.input_rates[i].second);
+    out.push_back(']');
+  }
+  out.append("],");
+
   Key(&out, "latest_decisions");
   out.push_back('[');
   first = true;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "metrics/status_board.h"
@@ -23,6 +24,8 @@ struct StatusState {
   bool healthy = false;
   std::int64_t heartbeat_age_ms = 0;
   std::vector<DecisionNote> decisions;  // newest first
+  // (Unix ms, input records per second since the previous sample), oldest first.
+  std::vector<std::pair<std::int64_t, double>> input_rates;
 };
 
 std::string BuildStatusJson(const std::vector<prometheus::MetricFamily>& families,
