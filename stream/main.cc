@@ -2,6 +2,8 @@
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <string>
+#include <vector>
 
 #include "stream/cli/commands.h"
 
@@ -13,6 +15,33 @@ void AddRuleOptions(CLI::App* cmd, bouncestream::stream::cli::RuleOptions* rules
   cmd->add_option("--rules", rules->rules_path,
                   "Rule file or directory (default: the shipped rules, or $BOUNCESTREAM_RULES)");
   cmd->add_option("--engine", rules->engine, "Pattern engine: re2set or vectorscan")
+      ->capture_default_str();
+}
+
+// Flags that would carry a secret on argv: accepted by the parser only to be refused with a
+// clear message (secrets come from files or the environment).
+void AddRefusedSecrets(CLI::App* cmd, std::vector<std::string>* refused) {
+  for (const char* name : {"--admin-token", "--token", "--hmac-key"}) {
+    cmd->add_option_function<std::string>(
+           name, [refused, name](const std::string&) { refused->push_back(name); },
+           "Refused: secrets never on the command line")
+        ->group("");
+  }
+}
+
+// Options of the state subcommands that talk to Kafka.
+void AddStateKafkaOptions(CLI::App* cmd, bouncestream::stream::cli::StateOptions* o) {
+  cmd->add_option("--bootstrap", o->bootstrap, "Kafka bootstrap servers HOST:PORT[,...]");
+  cmd->add_option("--group", o->group,
+                  "Consumer group id (= application.id; names <group>-state-changelog)");
+  cmd->add_option("--config", o->config_file,
+                  "TOML config file of the group (topics, Kafka properties, [admin] token.file, "
+                  "[state] hmac_key.file)");
+  cmd->add_option("-X", o->kafka_props, "librdkafka property key=value (repeatable; no secrets)");
+  cmd->add_option("--admin-token-file", o->admin_token_file,
+                  "File holding the admin token (or BOUNCESTREAM_ADMIN_TOKEN[_FILE]): send a "
+                  "signed admin command to a running group instead of opening --state-dir");
+  cmd->add_option("--timeout-ms", o->timeout_ms, "How long to wait for delivery acknowledgements")
       ->capture_default_str();
 }
 
@@ -99,6 +128,79 @@ int main(int argc, char** argv) {
                    "Use this Kafka cluster instead of the dev broker (topic bounces.in must exist)");
   demo->add_option("--work-dir", demo_opts.work_dir, "Where logs and state go (default: a temp dir)");
 
+  cli::StateOptions state_opts;
+  auto* state = app.add_subcommand(
+      "state", "Decision state: query, lift, erase, export, import, summary (offline on a "
+               "stopped --state-dir, or via the admin topic for a running group)");
+  state->require_subcommand(1);
+  auto add_state_dir = [&state_opts](CLI::App* cmd) {
+    return cmd->add_option("--state-dir", state_opts.state_dir, "State directory (RocksDB)");
+  };
+  auto add_hmac = [&state_opts](CLI::App* cmd) {
+    cmd->add_option("--hmac-key-file", state_opts.hmac_key_file,
+                    "File holding the HMAC key when recipients are hashed ([state] "
+                    "hash_recipients); the address is hashed before the look-up");
+  };
+  auto* st_query = state->add_subcommand(
+      "query", "Every active decision about a recipient, with its evidence and rule");
+  add_state_dir(st_query)->required();
+  st_query->add_option("recipient", state_opts.recipient, "The recipient address")->required();
+  st_query->add_option("--tenant", state_opts.tenant, "Only this tenant (default: every tenant)");
+  st_query->add_option("--output", state_opts.output, "json (one decision per line) or table")
+      ->capture_default_str();
+  add_hmac(st_query);
+  st_query->add_option("--config", state_opts.config_file, "TOML config file (policy, [state])");
+  AddRefusedSecrets(st_query, &state_opts.argv_secrets);
+
+  auto* st_lift = state->add_subcommand(
+      "lift", "Lift a suppression or pause (resume) by decision id; prints the lift record");
+  st_lift->add_option("decision_id", state_opts.decision_id, "The decision id (16 hex digits)")
+      ->required();
+  st_lift->add_option("--note", state_opts.note, "Why (published and audited; no addresses)");
+  add_state_dir(st_lift);
+  AddStateKafkaOptions(st_lift, &state_opts);
+  AddRefusedSecrets(st_lift, &state_opts.argv_secrets);
+
+  auto* st_erase = state->add_subcommand(
+      "erase", "GDPR: delete every window and decision of a recipient; tombstones are "
+               "published; the address is never printed back");
+  st_erase->add_option("recipient", state_opts.recipient, "The recipient address")->required();
+  st_erase->add_option("--tenant", state_opts.tenant, "Only this tenant (default: every tenant)");
+  add_state_dir(st_erase);
+  add_hmac(st_erase);
+  AddStateKafkaOptions(st_erase, &state_opts);
+  AddRefusedSecrets(st_erase, &state_opts.argv_secrets);
+
+  auto* st_export = state->add_subcommand(
+      "export", "Every active decision as CSV or JSON lines (read-only)");
+  add_state_dir(st_export)->required();
+  st_export->add_option("--format", state_opts.format, "csv (default) or jsonl");
+  st_export->add_option("--kind", state_opts.kind, "Only suppress, pause or alert decisions");
+  st_export->add_option("--config", state_opts.config_file, "TOML config file");
+
+  auto* st_import = state->add_subcommand(
+      "import", "Import another provider's suppression list (CSV with an email column, or JSON "
+                "lines, or our own export)");
+  st_import->add_option("file", state_opts.file, "The list (CSV or JSON lines)")->required();
+  add_state_dir(st_import);
+  st_import->add_option("--format", state_opts.format, "csv or jsonl (default: by extension)");
+  st_import->add_option("--source", state_opts.source,
+                        "Name of the list's origin: the note and rule import.<source>")
+      ->capture_default_str();
+  st_import->add_option("--reason", state_opts.reason, "Reason for rows without one")
+      ->capture_default_str();
+  st_import->add_option("--tenant", state_opts.tenant, "Tenant for rows without one");
+  st_import->add_option("--partitions", state_opts.partitions,
+                        "Partition count of the classified topic (offline without --bootstrap)");
+  add_hmac(st_import);
+  AddStateKafkaOptions(st_import, &state_opts);
+  AddRefusedSecrets(st_import, &state_opts.argv_secrets);
+
+  auto* st_summary = state->add_subcommand(
+      "summary", "Per partition: next offset, watermark, window keys, active decisions, hash");
+  add_state_dir(st_summary)->required();
+  st_summary->add_flag("--json", state_opts.json, "One stable JSON object");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -117,5 +219,14 @@ int main(int argc, char** argv) {
   if (*devbroker) return cli::RunDevbroker(devbroker_opts);
   if (*run) return cli::RunProcessor(run_opts);
   if (*demo) return cli::RunDemo(demo_opts);
+  if (*state) {
+    if (*st_query) state_opts.command = cli::StateCommand::kQuery;
+    if (*st_lift) state_opts.command = cli::StateCommand::kLift;
+    if (*st_erase) state_opts.command = cli::StateCommand::kErase;
+    if (*st_export) state_opts.command = cli::StateCommand::kExport;
+    if (*st_import) state_opts.command = cli::StateCommand::kImport;
+    if (*st_summary) state_opts.command = cli::StateCommand::kSummary;
+    return cli::RunState(state_opts);
+  }
   return kExitUsage;
 }

@@ -68,6 +68,32 @@ struct DemoOptions {
 };
 int RunDemo(const DemoOptions& options);
 
+// `bouncestream state <sub>`: the decision state, offline on a stopped --state-dir or, for a
+// running group, through a signed admin command (lift, erase, import).
+enum class StateCommand { kQuery, kLift, kErase, kExport, kImport, kSummary };
+struct StateOptions {
+  StateCommand command = StateCommand::kQuery;
+  std::string state_dir;
+  std::string tenant;        // query / erase filter; import default tenant
+  std::string recipient;     // query / erase
+  std::string decision_id;   // lift
+  std::string note;          // lift
+  std::string output = "json";  // query: json | table
+  std::string format;        // export: csv (default) | jsonl; import: by extension unless given
+  std::string kind;          // export: suppress | pause | alert (default all)
+  std::string file;          // import
+  std::string source = "file";       // import: the list's origin -> rule "import.<source>"
+  std::string reason = "imported";   // import: reason when the row has none
+  int partitions = 0;        // import: partitions of the classified topic
+  bool json = false;         // summary
+  std::string hmac_key_file, admin_token_file;  // secrets: files (or environment) only
+  std::string config_file, bootstrap, group;
+  std::vector<std::string> kafka_props;  // -X key=value (no secrets)
+  int timeout_ms = 30000;    // delivery acknowledgements
+  std::vector<std::string> argv_secrets;  // secret flags given a value on argv: refused
+};
+int RunState(const StateOptions& options);
+
 // SIGTERM/SIGINT set the stop flag (shared by run and demo).
 void InstallStopHandlers();
 std::atomic<bool>& StopFlag();
