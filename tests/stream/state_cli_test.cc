@@ -2,6 +2,7 @@
 // hard bounce, an end-user block, a hashed recipient), then the real binary queries, exports,
 // imports, lifts, erases and summarises it.
 #include <gtest/gtest.h>
+#include <librdkafka/rdkafka.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -14,12 +15,14 @@
 #include <sstream>
 #include <string>
 #include <tuple>
+#include <thread>
 #include <vector>
 
 #include "state/clock.h"
 #include "state/engine.h"
 #include "stream/admin.h"
 #include "stream/observe.h"
+#include "tests/stream/child_process.h"
 
 namespace {
 
@@ -431,6 +434,163 @@ TEST_F(StateCliTest, SummaryIsStableJson) {
   const std::string id = DecisionIdOf("bob@example.org", "sender");
   ASSERT_EQ(RunCli("state lift --state-dir " + dir_ + " " + id).exit_code, 0);
   EXPECT_NE(RunCli("state summary --state-dir " + dir_ + " --json").out, r.out);
+}
+
+// ---- with a broker: a running group's admin command, and an offline lift that publishes ------
+
+struct Consumed {
+  std::string key, value;
+  bool tombstone = false;
+  std::map<std::string, std::string> headers;
+};
+
+// Every record of partition 0 (or `partition`) of `topic`, reading until `want` or 15 s.
+std::vector<Consumed> ReadTopic(const std::string& bootstrap, const std::string& topic,
+                                std::size_t want, std::int32_t partition = 0) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  rd_kafka_conf_set(conf, "bootstrap.servers", bootstrap.c_str(), err, sizeof err);
+  rd_kafka_conf_set(conf, "group.id", "state-cli-test-reader", err, sizeof err);
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  EXPECT_NE(rk, nullptr) << err;
+  std::vector<Consumed> out;
+  if (rk == nullptr) return out;
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic.c_str(), partition)->offset =
+      RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(rk, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  while (out.size() < want && std::chrono::steady_clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      Consumed c;
+      if (m->key != nullptr) c.key.assign(static_cast<const char*>(m->key), m->key_len);
+      c.tombstone = m->payload == nullptr;
+      if (m->payload != nullptr) c.value.assign(static_cast<const char*>(m->payload), m->len);
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* v = nullptr;
+        std::size_t n = 0;
+        for (std::size_t i = 0; rd_kafka_header_get_all(h, i, &name, &v, &n) ==
+                                RD_KAFKA_RESP_ERR_NO_ERROR;
+             ++i) {
+          c.headers[name] = std::string(static_cast<const char*>(v), n);
+        }
+      }
+      out.push_back(std::move(c));
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(rk);
+  rd_kafka_destroy(rk);
+  return out;
+}
+
+class StateCliBrokerTest : public StateCliTest {
+ protected:
+  void SetUp() override {
+    StateCliTest::SetUp();
+    const std::string bs = tmp_.Sub("bootstrap");
+    std::vector<std::string> args{"devbroker", "--port", "0", "--bootstrap-file", bs};
+    for (const char* t : {"bouncestream.admin:1", "bouncestream.suppressions:1",
+                          "bouncestream.blocks:1", "bouncestream.alerts:1",
+                          "bouncestream.audit:1", "g-state-changelog:6"}) {
+      args.push_back("--topic");
+      args.push_back(t);
+    }
+    bouncestream::testing::Spawn(&broker_, args, tmp_.Sub("broker.log"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    while (std::chrono::steady_clock::now() < deadline) {
+      bootstrap_ = bouncestream::testing::Slurp(bs);
+      while (!bootstrap_.empty() && (bootstrap_.back() == '\n' || bootstrap_.back() == ' ')) {
+        bootstrap_.pop_back();
+      }
+      if (!bootstrap_.empty()) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_FALSE(bootstrap_.empty()) << bouncestream::testing::Slurp(tmp_.Sub("broker.log"));
+    token_file_ = tmp_.Sub("admin.token");
+    std::ofstream(token_file_) << "s3cret-admin-token\n";
+  }
+  bouncestream::testing::Child broker_;
+  std::string bootstrap_, token_file_;
+};
+
+TEST_F(StateCliBrokerTest, RunningGroupGetsASignedAdminCommand) {
+  auto r = RunCli("state lift --bootstrap " + bootstrap_ + " --admin-token-file " + token_file_ +
+                  " 0123456789abcdef --note 'ticket 42'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"delivered\":true"), std::string::npos) << r.out;
+  const std::string request_id = JsonField(r.out, "request_id");
+  ASSERT_EQ(request_id.size(), 32u) << r.out;
+  // The token also comes from the environment.
+  auto e = RunCli("state erase --bootstrap " + bootstrap_ + " --tenant acme secret.person@example.com",
+                  "BOUNCESTREAM_ADMIN_TOKEN_FILE=" + token_file_);
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  EXPECT_EQ(e.out.find("secret.person"), std::string::npos) << e.out;
+  EXPECT_EQ(e.err.find("secret.person"), std::string::npos) << e.err;
+
+  auto records = ReadTopic(bootstrap_, "bouncestream.admin", 2);
+  ASSERT_EQ(records.size(), 2u);
+  EXPECT_EQ(records[0].key, request_id);
+  const std::string auth = records[0].headers["bouncestream.auth"];
+  EXPECT_TRUE(bouncestream::stream::VerifyAdminCommand("s3cret-admin-token", records[0].value, auth));
+  EXPECT_FALSE(bouncestream::stream::VerifyAdminCommand("other-token", records[0].value, auth));
+  EXPECT_EQ(records[0].value.find("s3cret"), std::string::npos);
+  auto cmd = bouncestream::stream::DecodeAdminCommand(records[0].value);
+  ASSERT_TRUE(cmd) << cmd.error();
+  EXPECT_EQ(cmd->command, bouncestream::stream::AdminCommandKind::kLift);
+  EXPECT_EQ(cmd->decision_id, "0123456789abcdef");
+  EXPECT_EQ(cmd->note, "ticket 42");
+  EXPECT_EQ(cmd->request_id, request_id);
+  auto erase = bouncestream::stream::DecodeAdminCommand(records[1].value);
+  ASSERT_TRUE(erase) << erase.error();
+  EXPECT_EQ(erase->command, bouncestream::stream::AdminCommandKind::kErase);
+  EXPECT_EQ(erase->tenant, "acme");
+  EXPECT_EQ(erase->recipient, "secret.person@example.com");
+  EXPECT_TRUE(bouncestream::stream::VerifyAdminCommand(
+      "s3cret-admin-token", records[1].value, records[1].headers["bouncestream.auth"]));
+}
+
+TEST_F(StateCliBrokerTest, OfflineLiftPublishesDecisionChangelogAndAudit) {
+  const std::string id = DecisionIdOf("bob@example.org", "sender");
+  ASSERT_EQ(id.size(), 16u);
+  // --bootstrap without --group: the changelog topic is unknown.
+  EXPECT_EQ(RunCli("state lift --state-dir " + dir_ + " --bootstrap " + bootstrap_ + " " + id)
+                .exit_code,
+            2);
+  auto r = RunCli("state lift --state-dir " + dir_ + " --bootstrap " + bootstrap_ +
+                  " --group g " + id + " --note 'customer asked'");
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("nothing was published"), std::string::npos) << r.err;
+  auto lifts = ReadTopic(bootstrap_, "bouncestream.suppressions", 1);
+  ASSERT_EQ(lifts.size(), 1u);
+  EXPECT_EQ(JsonField(lifts[0].value, "kind"), "lift");
+  EXPECT_EQ(lifts[0].key, std::string("acme\x1F") + "bob@example.org\x1F" + "news@acme.example");
+  auto changelog = ReadTopic(bootstrap_, "g-state-changelog", 1, 3);
+  ASSERT_GE(changelog.size(), 1u);
+  EXPECT_FALSE(changelog[0].headers["bouncestream.batch"].empty());
+  auto audit = ReadTopic(bootstrap_, "bouncestream.audit", 1);
+  ASSERT_EQ(audit.size(), 1u);
+  EXPECT_EQ(JsonField(audit[0].value, "action"), "lift");
+  EXPECT_EQ(JsonField(audit[0].value, "decision_id"), id);
+  EXPECT_EQ(JsonField(audit[0].value, "mode"), "offline");
+  EXPECT_EQ(RunCli("state query --state-dir " + dir_ + " bob@example.org").out, "");
+
+  // Erase publishes a tombstone; the audit record holds no address, only the keyed hash.
+  auto e = RunCli("state erase --state-dir " + dir_ + " --bootstrap " + bootstrap_ +
+                  " --group g dead.user@example.com");
+  ASSERT_EQ(e.exit_code, 0) << e.err;
+  auto sup = ReadTopic(bootstrap_, "bouncestream.suppressions", 2);
+  ASSERT_EQ(sup.size(), 2u);
+  EXPECT_TRUE(sup[1].tombstone);
+  auto audit2 = ReadTopic(bootstrap_, "bouncestream.audit", 2);
+  ASSERT_EQ(audit2.size(), 2u);
+  EXPECT_EQ(JsonField(audit2[1].value, "action"), "erase");
+  EXPECT_EQ(audit2[1].value.find("dead.user"), std::string::npos) << audit2[1].value;
 }
 
 TEST(StateCliUsageTest, UsageErrorsExit2) {
