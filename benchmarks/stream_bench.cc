@@ -586,10 +586,13 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   fs::remove_all(dir);
   fs::create_directories(dir);
   Child broker;
+  const std::string group = "bench-" + std::to_string(getpid()) + "-" + std::to_string(rep);
   const std::string bs_file = (dir / "bootstrap").string();
   if (!Spawn(&broker,
              {"devbroker", "--port", "0", "--topic", std::string(kInTopic) + ":6", "--topic",
               std::string(kClassifiedTopic) + ":6", "--topic", std::string(kDlqTopic) + ":2",
+              "--topic", group + "-state-changelog:6", "--topic", "bouncestream.suppressions:6",
+              "--topic", "bouncestream.blocks:2", "--topic", "bouncestream.alerts:2",
               "--bootstrap-file", bs_file},
              (dir / "devbroker.log").string())) {
     return fail("cannot start the dev broker");
@@ -666,7 +669,6 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
 
   // The processor, timed from its start.
   Child processor;
-  const std::string group = "bench-" + std::to_string(getpid());
   const auto t0 = Clock::now();
   const std::int64_t t0_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                                  std::chrono::system_clock::now().time_since_epoch())
@@ -674,7 +676,8 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
   std::vector<std::string> run_args{"run",     "--bootstrap", bootstrap,
                                     "--group", group,         "--input",
                                     std::string(kInTopic) + ":auto", "--state-dir",
-                                    (dir / "state").string(), "--engine", g_engine};
+                                    (dir / "state").string(), "--engine", g_engine,
+                                    "--metrics-addr", "127.0.0.1:0"};
   // Extra `run` arguments for experiments, e.g. STREAM_BENCH_RUN_ARGS="--engine re2set".
   if (const char* extra = std::getenv("STREAM_BENCH_RUN_ARGS")) {
     std::string_view rest(extra);

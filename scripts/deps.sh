@@ -7,7 +7,10 @@ PACKAGES=(
   build-essential g++ cmake ninja-build pkg-config git
   librdkafka-dev libsimdjson-dev librocksdb-dev prometheus-cpp-dev
   libvectorscan-dev libre2-dev libtomlplusplus-dev libcli11-dev libxxhash-dev libssl-dev
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev libcivetweb-dev
+  # tests: output-record schemas (python3-jsonschema), the status page in a real browser
+  # (chromium), the subscriber example and docs (python3-confluent-kafka, kcat)
+  python3 python3-jsonschema python3-confluent-kafka kcat chromium
 )
 
 missing=()

@@ -8,4 +8,6 @@ preset="${BOUNCESTREAM_PRESET:-ci}"
 cmake --preset "$preset" >/dev/null
 cmake --build --preset "$preset" -j "$(nproc)"
 ./build/"$preset"/stream/bouncestream check-rules classify/rules
+# ops/: dashboards, alert rules (promtool unit tests), deployment files; installs its validators.
+bash ops/check.sh
 ctest --preset "$preset" -j "$(nproc)" "$@"

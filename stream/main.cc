@@ -127,6 +127,9 @@ int main(int argc, char** argv) {
   demo->add_option("--bootstrap", demo_opts.bootstrap,
                    "Use this Kafka cluster instead of the dev broker (topic bounces.in must exist)");
   demo->add_option("--work-dir", demo_opts.work_dir, "Where logs and state go (default: a temp dir)");
+  demo->add_option("--metrics-addr", demo_opts.metrics_addr,
+                   "Where the processor serves its status page and /metrics")
+      ->capture_default_str();
 
   cli::StateOptions state_opts;
   auto* state = app.add_subcommand(

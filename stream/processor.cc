@@ -1,6 +1,7 @@
 #include "stream/processor.h"
 
 #include <librdkafka/rdkafka.h>
+#include <simdjson.h>
 
 #include <chrono>
 #include <cstring>
@@ -9,8 +10,8 @@
 #include <thread>
 #include <vector>
 
-#include "stream/decode.h"
 #include "stream/encode.h"
+#include "stream/internal/processor_impl.h"
 #include "stream/kafka_produce.h"
 #include "stream/log.h"
 
@@ -25,41 +26,16 @@ std::int64_t SteadyMs() {
       .count();
 }
 
-struct PartitionTrack;
-
-// One input record whose outputs are in flight.
-struct InFlight {
-  PartitionTrack* track = nullptr;
-  std::int64_t offset = 0;
-  int pending = 0;  // outputs not yet acknowledged
-  bool failed = false;
-};
-
-struct PartitionTrack {
-  std::string topic;
-  std::int32_t partition = 0;
-  std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
-  bool assigned = true;
-  // Where consumption of this assignment started: the committed offset, BEGINNING (no committed
-  // offset) or INVALID (committed offset unknown; librdkafka looks it up). Used to re-assign a
-  // partition that has not delivered a record yet.
-  std::int64_t start = RD_KAFKA_OFFSET_INVALID;
-};
-
-// An _AUTO_OFFSET_RESET consumer error: librdkafka could not start or continue fetching.
-struct ResetError {
-  std::string topic;
-  std::int32_t partition = 0;
-  std::int64_t offset = RD_KAFKA_OFFSET_INVALID;  // the offset it could not fetch, or logical
-  std::string detail;
-};
-
 // Budget for looking up the group's committed offsets when partitions are assigned.
 constexpr int kCommittedTimeoutMs = 5000;
 // Budget for looking up a partition's watermarks to report an offset reset.
 constexpr int kWatermarkTimeoutMs = 2000;
 
 void KafkaLog(const rd_kafka_t* rk, int level, const char* fac, const char* buf);
+
+double WallSeconds() {
+  return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+}
 
 std::string ToLowerAscii(std::string_view s) {
   std::string out(s);
@@ -71,44 +47,6 @@ std::string ToLowerAscii(std::string_view s) {
 
 }  // namespace
 
-struct Processor::Impl {
-  Config config;
-  classify::Classifier::Session session;
-  Decoder decoder;
-  ProcessorCounters counters;
-  RateLimitedLog dead_letter_log;
-  rd_kafka_t* consumer = nullptr;
-  rd_kafka_t* producer = nullptr;
-  std::map<std::pair<std::string, std::int32_t>, std::unique_ptr<PartitionTrack>> tracks;
-  std::map<std::string, InputFormat, std::less<>> formats;  // input topic -> format
-  std::vector<classify::BounceEvent> events;
-  std::string value;
-  bool fatal = false;
-  std::string fatal_reason;
-
-  explicit Impl(std::shared_ptr<const classify::Classifier> c)
-      : session(std::move(c)) {}
-
-  ~Impl() {
-    if (consumer != nullptr) rd_kafka_destroy(consumer);
-    if (producer != nullptr) rd_kafka_destroy(producer);
-  }
-
-  std::expected<void, std::string> Connect();
-  void ProcessBatch(std::vector<rd_kafka_message_t*>& batch);
-  void ProcessMessage(const rd_kafka_message_t* m, PartitionTrack* track);
-  bool Produce(const std::string& topic, std::string_view key, std::string_view value,
-               InFlight* inflight, rd_kafka_headers_t* headers);
-  void DeadLetter(const rd_kafka_message_t* m, InFlight* inflight, InputFormat format,
-                  const DecodeError& error);
-  void StoreOffsets();
-  void Commit(bool sync);
-  void FlushProducer(int timeout_ms);
-  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
-  int ChooseStartOffsets(rd_kafka_topic_partition_list_t* parts);
-  void RestartAfterResets(const std::vector<ResetError>& resets);
-  PartitionTrack* TrackOf(const char* topic, std::int32_t partition);
-};
 
 namespace {
 
@@ -131,14 +69,23 @@ void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     inflight->failed = true;
     ++impl->counters.delivery_errors;
+    impl->metrics->AddDeliveryErrors();
+    const bool state = inflight->track == nullptr;  // an output of the decision stage
     Log(LogLevel::kError, "delivery failed; the input offset will not be committed past it",
         {{"topic", std::string_view(rd_kafka_topic_name(m->rkt))},
          {"error", std::string_view(rd_kafka_err2name(m->err))},
-         {"input_topic", std::string_view(inflight->track->topic)},
-         {"input_partition", std::int64_t{inflight->track->partition}},
+         {"input_topic", std::string_view(state ? impl->config.topics.classified
+                                                : inflight->track->topic)},
+         {"input_partition", std::int64_t{state ? -1 : inflight->track->partition}},
          {"input_offset", inflight->offset}});
   }
   --inflight->pending;
+}
+
+// librdkafka statistics (statistics.interval.ms): consumer lag per partition for the metrics.
+int OnStatistics(rd_kafka_t* rk, char* json, size_t len, void*) {
+  static_cast<Processor::Impl*>(rd_kafka_opaque(rk))->OnStats(std::string_view(json, len));
+  return 0;  // librdkafka frees the buffer
 }
 
 void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -165,26 +112,44 @@ std::expected<rd_kafka_conf_t*, std::string> MakeConf(
 
 std::expected<void, std::string> Processor::Impl::Connect() {
   char err[512];
-  auto pconf = MakeConf(ProducerProperties(config));
+  KafkaProperties pprops = ProducerProperties(config);
+  // Keyed records go where Kafka's Java clients put them (murmur2), so that tools (and
+  // `bouncestream state import`) can compute the classified partition of a recipient domain.
+  pprops.emplace_back("partitioner", "murmur2_random");
+  auto pconf = MakeConf(pprops);
   if (!pconf) return std::unexpected(pconf.error());
   rd_kafka_conf_set_dr_msg_cb(*pconf, OnDelivery);
   rd_kafka_conf_set_opaque(*pconf, this);
   producer = rd_kafka_new(RD_KAFKA_PRODUCER, *pconf, err, sizeof err);
   if (producer == nullptr) return std::unexpected(std::string("producer: ") + err);
 
-  auto cconf = MakeConf(ConsumerProperties(config));
+  KafkaProperties cprops = ConsumerProperties(config);
+  bool has_interval = false;
+  for (const auto& kv : cprops) has_interval |= kv.first == "statistics.interval.ms";
+  if (!has_interval) cprops.emplace_back("statistics.interval.ms", "5000");
+  auto cconf = MakeConf(cprops);
   if (!cconf) return std::unexpected(cconf.error());
+  rd_kafka_conf_set_stats_cb(*cconf, OnStatistics);
   rd_kafka_conf_set_rebalance_cb(*cconf, stream::OnRebalance);
   rd_kafka_conf_set_opaque(*cconf, this);
   consumer = rd_kafka_new(RD_KAFKA_CONSUMER, *cconf, err, sizeof err);
   if (consumer == nullptr) return std::unexpected(std::string("consumer: ") + err);
   rd_kafka_poll_set_consumer(consumer);
 
+  if (engine != nullptr) {
+    if (auto ok = CheckStateTopics(); !ok) return ok;
+  }
   rd_kafka_topic_partition_list_t* topics =
-      rd_kafka_topic_partition_list_new(static_cast<int>(config.inputs.size()));
+      rd_kafka_topic_partition_list_new(static_cast<int>(config.inputs.size()) + 1);
   for (const auto& in : config.inputs) {
     rd_kafka_topic_partition_list_add(topics, in.topic.c_str(), RD_KAFKA_PARTITION_UA);
     formats[in.topic] = in.format;
+  }
+  if (engine != nullptr) {
+    // The decision stage reads the classified topic back: it is the repartition step (keyed by
+    // recipient domain), so all state of a partition lives with the instance that owns it.
+    rd_kafka_topic_partition_list_add(topics, config.topics.classified.c_str(),
+                                      RD_KAFKA_PARTITION_UA);
   }
   const rd_kafka_resp_err_t e = rd_kafka_subscribe(consumer, topics);
   rd_kafka_topic_partition_list_destroy(topics);
@@ -202,6 +167,7 @@ PartitionTrack* Processor::Impl::TrackOf(const char* topic, std::int32_t partiti
 
 void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts) {
   ++counters.rebalances;
+  metrics->AddRebalances();
   if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
     for (int i = 0; i < parts->cnt; ++i) {
       auto& slot = tracks[{parts->elems[i].topic, parts->elems[i].partition}];
@@ -211,12 +177,20 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
       slot->assigned = true;
     }
     const int from_earliest = ChooseStartOffsets(parts);
+    AssignState(parts);  // classified partitions: restore, then resume where the state is
     for (int i = 0; i < parts->cnt; ++i) {
       tracks[{parts->elems[i].topic, parts->elems[i].partition}]->start = parts->elems[i].offset;
     }
     Log(LogLevel::kInfo, "partitions assigned",
         {{"count", std::int64_t{parts->cnt}}, {"from_earliest", std::int64_t{from_earliest}}});
     rd_kafka_assign(consumer, parts);
+    std::map<std::string, int> per_topic;
+    for (int i = 0; i < parts->cnt; ++i) ++per_topic[parts->elems[i].topic];
+    for (const auto& in : config.inputs) per_topic.try_emplace(in.topic, 0);
+    for (const auto& [topic, n] : per_topic) metrics->SetAssignedPartitions(topic, n);
+    assigned_once = true;
+    // Every assigned partition's state is restored by now (AssignState is synchronous).
+    SetReady(!fatal, fatal ? "state restore failed" : "");
     return;
   }
   // Revoked or lost: finish what is in flight, store and commit it, then let go.
@@ -224,6 +198,7 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
   FlushProducer(config.shutdown_timeout_ms);
   StoreOffsets();
   if (!lost) Commit(true);
+  RevokeState(parts);
   for (int i = 0; i < parts->cnt; ++i) {
     auto it = tracks.find({parts->elems[i].topic, parts->elems[i].partition});
     if (it == tracks.end()) continue;
@@ -234,33 +209,45 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
   Log(LogLevel::kInfo, lost ? "partitions lost" : "partitions revoked",
       {{"count", std::int64_t{parts->cnt}}});
   rd_kafka_assign(consumer, nullptr);
+  for (int i = 0; i < parts->cnt; ++i) {
+    metrics->RemoveConsumerLag(parts->elems[i].topic, parts->elems[i].partition);
+    metrics->SetAssignedPartitions(parts->elems[i].topic, 0);
+  }
+  SetReady(false, "rebalancing");  // until the next assignment (and its restores) is done
 }
 
-bool Processor::Impl::Produce(const std::string& topic, std::string_view key,
-                              std::string_view val, InFlight* inflight,
-                              rd_kafka_headers_t* headers) {
+bool Processor::Impl::ProduceOut(const OutRecord& record, InFlight* inflight) {
   ++inflight->pending;
+  OutRecord r = record;
+  r.opaque = inflight;
   for (;;) {
-    const rd_kafka_resp_err_t e =
-        ProduceCopy(producer, topic.c_str(), key, val, inflight, headers);
+    const rd_kafka_resp_err_t e = ProduceRecord(producer, r);
     if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return true;  // the producer owns the headers now
     if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL) {
       rd_kafka_poll(producer, 50);  // back-pressure: wait for acknowledgements
       continue;
     }
-    if (headers != nullptr) rd_kafka_headers_destroy(headers);
+    if (r.headers != nullptr) rd_kafka_headers_destroy(r.headers);
     --inflight->pending;
     inflight->failed = true;
     ++counters.delivery_errors;
-    Log(LogLevel::kError, "produce failed", {{"topic", std::string_view(topic)},
+    Log(LogLevel::kError, "produce failed", {{"topic", std::string_view(r.topic)},
                                              {"error", std::string_view(rd_kafka_err2name(e))}});
     return false;
   }
 }
 
+bool Processor::Impl::Produce(const std::string& topic, std::string_view key,
+                              std::string_view val, InFlight* inflight,
+                              rd_kafka_headers_t* headers) {
+  return ProduceOut({topic.c_str(), RD_KAFKA_PARTITION_UA, key, val, false, headers, inflight},
+                    inflight);
+}
+
 void Processor::Impl::DeadLetter(const rd_kafka_message_t* m, InFlight* inflight,
                                  InputFormat format, const DecodeError& error) {
   ++counters.dead_letters;
+  counts->DeadLetter(error.kind);
   const char* topic = rd_kafka_topic_name(m->rkt);
   const std::string partition = std::to_string(m->partition);
   const std::string offset = std::to_string(m->offset);
@@ -300,12 +287,21 @@ void Processor::Impl::ProcessMessage(const rd_kafka_message_t* m, PartitionTrack
   const std::string_view payload(m->payload != nullptr ? static_cast<const char*>(m->payload) : "",
                                  m->len);
   auto decoded = decoder.Decode(payload, format, &events);
+  counts->InputRecord(ToString(decoded ? *decoded : format), decoded.has_value());
   if (!decoded) {
     DeadLetter(m, inflight, format, decoded.error());
     return;
   }
+  const double now_s = WallSeconds();
   for (const auto& ev : events) {
     const auto c = session.Classify(ev);
+    counts->Event(ev.tenant, classify::ToString(c.party), classify::ToString(c.vendor),
+                  classify::ToString(c.bounce_class), classify::ToString(c.reason),
+                  ev.RecipientDomain());
+    if (ev.time_ms > 0) {
+      counts->Latency("classify", now_s - static_cast<double>(ev.time_ms) / 1000.0);
+      counts->EventTime(static_cast<double>(ev.time_ms) / 1000.0);
+    }
     value.clear();
     EncodeClassifiedRecord(ev, c, {topic, m->partition, m->offset, ToString(*decoded)}, &value);
     const std::string key = ToLowerAscii(ev.RecipientDomain());
@@ -332,8 +328,13 @@ void Processor::Impl::ProcessBatch(std::vector<rd_kafka_message_t*>& batch) {
     // A record of a partition revoked while the batch was gathered is left to its new owner,
     // which resumes from the offset committed on revoke.
     if (track == nullptr) continue;
+    if (IsStateTopic(rd_kafka_topic_name(m->rkt))) {
+      state_batch.push_back(m);  // applied below, after the input records of this batch
+      continue;
+    }
     ProcessMessage(m, track);
   }
+  if (!state_batch.empty()) ProcessStateBatch();
   for (rd_kafka_message_t* m : batch) rd_kafka_message_destroy(m);
   batch.clear();
   if (!resets.empty()) RestartAfterResets(resets);
@@ -398,6 +399,7 @@ void Processor::Impl::RestartAfterResets(const std::vector<ResetError>& resets) 
     if (p == nullptr || track == nullptr) continue;  // revoked since; its new owner starts it
     if (r.offset >= 0) {
       ++counters.offset_resets;
+      metrics->AddOffsetResets();
       std::int64_t low = -1, high = -1;
       if (rd_kafka_query_watermark_offsets(consumer, r.topic.c_str(), r.partition, &low, &high,
                                            kWatermarkTimeoutMs) != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -486,6 +488,54 @@ void Processor::Impl::FlushProducer(int timeout_ms) {
   }
 }
 
+// {"topics":{"<t>":{"partitions":{"<p>":{"consumer_lag":N,...}}}}}: only partitions this
+// instance consumes (consumer_lag >= 0) are reported; -1 means unknown.
+void Processor::Impl::OnStats(std::string_view json) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element doc;
+  if (parser.parse(json.data(), json.size()).get(doc)) return;
+  simdjson::dom::object topics;
+  if (doc["topics"].get_object().get(topics)) return;
+  for (auto [topic, tv] : topics) {
+    simdjson::dom::object partitions;
+    if (tv["partitions"].get_object().get(partitions)) continue;
+    for (auto [pkey, pv] : partitions) {
+      std::int64_t partition = -1, lag = -1;
+      if (pv["partition"].get_int64().get(partition) || partition < 0) continue;
+      if (pv["consumer_lag"].get_int64().get(lag) || lag < 0) continue;
+      const std::string t(topic);
+      if (TrackOf(t.c_str(), static_cast<std::int32_t>(partition)) == nullptr) continue;
+      metrics->SetConsumerLag(topic, static_cast<std::int32_t>(partition), static_cast<double>(lag));
+    }
+  }
+}
+
+void Processor::Impl::SetReady(bool ready, std::string_view reason) {
+  if (server != nullptr) {
+    server->SetReady(ready, std::string(reason));
+  } else {
+    metrics->SetReady(ready);
+  }
+}
+
+void Processor::Impl::UpdateGauges() {
+  metrics->SetProducerQueue(static_cast<double>(rd_kafka_outq_len(producer)));
+  metrics->SetRestoringPartitions(static_cast<double>(counters.restoring_partitions.load()));
+  if (engine != nullptr) {
+    const state::StoreStats st = engine->Stats();
+    metrics->SetStateLiveBytes(static_cast<double>(st.live_bytes));
+    metrics->SetStateSstBytes(static_cast<double>(st.sst_bytes));
+    metrics->SetStatePendingCompactionBytes(static_cast<double>(st.pending_compaction_bytes));
+    if (st.write_stall_micros > stall_micros_seen) {
+      metrics->AddStateWriteStallSeconds(static_cast<double>(st.write_stall_micros - stall_micros_seen) / 1e6);
+      stall_micros_seen = st.write_stall_micros;
+    }
+    metrics->SetActiveDecisions("suppress", static_cast<double>(st.active_suppressions));
+    metrics->SetActiveDecisions("pause", static_cast<double>(st.active_pauses));
+    metrics->SetActiveDecisions("alert", static_cast<double>(st.active_alerts));
+  }
+}
+
 Processor::Processor(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Processor::~Processor() = default;
 
@@ -495,7 +545,34 @@ std::expected<std::unique_ptr<Processor>, std::string> Processor::Create(
     const Config& config, std::shared_ptr<const classify::Classifier> classifier) {
   auto impl = std::make_unique<Impl>(std::move(classifier));
   impl->config = config;
+  {
+    metrics::MetricsOptions mo;
+    mo.version = BOUNCESTREAM_VERSION_STRING;
+    mo.revision = BOUNCESTREAM_REVISION_STRING;
+    mo.tenant_allow_list = config.metrics.tenant_allow_list;
+    mo.providers = config.metrics.providers;
+    mo.vocabulary.dead_letter_reasons.push_back("bad_classified_record");
+    auto m = metrics::Metrics::Create(std::move(mo));
+    if (!m) return std::unexpected("metrics: " + m.error());
+    impl->metrics = std::move(*m);
+    impl->counts = std::make_unique<metrics::BatchCounts>(*impl->metrics);
+  }
+  if (!config.metrics_addr.empty() && config.metrics_addr != "off") {
+    metrics::ServerOptions so;
+    so.listen = config.metrics_addr;
+    so.admin_token = config.admin.token;
+    auto server = metrics::Server::Start(so, impl->metrics.get(), &impl->board);
+    if (!server) return std::unexpected("metrics server on " + config.metrics_addr + ": " + server.error());
+    impl->server = std::move(*server);
+    impl->SetReady(false, "not yet assigned any partitions");
+    Log(LogLevel::kInfo, "serving metrics, status page and health checks",
+        {{"address", std::string_view(impl->server->address())}});
+  }
+  if (config.state.enabled) {
+    if (auto opened = impl->OpenState(); !opened) return std::unexpected(opened.error());
+  }
   if (auto connected = impl->Connect(); !connected) return std::unexpected(connected.error());
+  if (auto admin = impl->StartAdmin(); !admin) return std::unexpected(admin.error());
   return std::unique_ptr<Processor>(new Processor(std::move(impl)));
 }
 
@@ -516,8 +593,16 @@ int Processor::Run(const std::atomic<bool>& stop) {
       if (batch.size() >= static_cast<std::size_t>(s.config.batch_max_messages)) break;
       m = rd_kafka_consumer_poll(s.consumer, 0);
     }
-    if (!batch.empty()) s.ProcessBatch(batch);
+    if (!batch.empty()) {
+      const auto t0 = SteadyClock::now();
+      s.ProcessBatch(batch);
+      s.metrics->ObserveBatchDuration(
+          "classify", std::chrono::duration<double>(SteadyClock::now() - t0).count());
+      s.metrics->Flush(*s.counts);
+    }
     rd_kafka_poll(s.producer, 0);
+    if (s.server != nullptr) s.server->Heartbeat();
+    s.PollAdmin();
     s.StoreOffsets();
     const std::int64_t now = SteadyMs();
     // Commit stored offsets often: the less there is to re-read after a crash, or after a
@@ -525,6 +610,10 @@ int Processor::Run(const std::atomic<bool>& stop) {
     if (now - last_commit >= 200) {
       s.Commit(false);
       last_commit = now;
+    }
+    if (now - s.last_stats_ms >= 1000) {
+      s.UpdateGauges();
+      s.last_stats_ms = now;
     }
     if (now - last_report >= 10000) {
       Log(LogLevel::kInfo, "progress",
@@ -539,6 +628,11 @@ int Processor::Run(const std::atomic<bool>& stop) {
   // group is left so partitions move at once.
   Log(LogLevel::kInfo, s.fatal ? "stopping after a fatal error" : "stopping",
       {{"reason", std::string_view(s.fatal ? s.fatal_reason : "signal")}});
+  {
+    std::lock_guard<std::mutex> lock(s.admin_mu);  // HTTP admin requests not executed
+    for (auto& p : s.admin_queue) p->result.set_value({503, "{\"error\":\"stopping\"}"});
+    s.admin_queue.clear();
+  }
   s.FlushProducer(s.config.shutdown_timeout_ms);
   s.StoreOffsets();
   s.Commit(true);

@@ -27,6 +27,16 @@ struct ProcessorCounters {
   std::atomic<std::int64_t> delivery_errors{0};
   std::atomic<std::int64_t> offset_resets{0};
   std::atomic<std::int64_t> rebalances{0};
+  // Decision stage.
+  std::atomic<std::int64_t> state_records{0};   // classified records read back
+  std::atomic<std::int64_t> decisions_out{0};
+  std::atomic<std::int64_t> duplicates{0};
+  std::atomic<std::int64_t> late_events{0};
+  std::atomic<std::int64_t> state_write_errors{0};
+  std::atomic<std::int64_t> restore_records{0};
+  std::atomic<std::int64_t> restore_truncated{0};
+  std::atomic<std::int64_t> restoring_partitions{0};
+  std::atomic<std::int64_t> admin_refused{0};
 };
 
 class Processor {

@@ -65,6 +65,7 @@ struct DemoOptions {
   int port = 9092;        // dev broker port
   std::string bootstrap;  // a real cluster instead of the dev broker
   std::string work_dir;   // logs and state; default a temp dir
+  std::string metrics_addr = "127.0.0.1:9464";  // the processor's status page and /metrics
 };
 int RunDemo(const DemoOptions& options);
 

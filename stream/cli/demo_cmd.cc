@@ -30,6 +30,11 @@ struct Tally {
   std::int64_t dead_letters = 0;
   std::map<std::string, std::int64_t> party, vendor, action, dlq_reason;
   std::map<std::string, std::string> example;  // party -> "vendor/action/reason: text"
+  // Decisions read back from the suppressions, blocks and alerts topics.
+  std::int64_t decisions = 0;
+  std::map<std::string, std::int64_t> decision_kind;  // "suppress/tenant", "pause/ip_vendor", ...
+  std::map<std::string, std::string> decision_example;  // same key -> one line with evidence
+  std::vector<std::string> latest;                      // newest decisions, for the live summary
 };
 
 rd_kafka_t* NewClient(rd_kafka_type_t type,
@@ -64,9 +69,78 @@ std::string MaskAddresses(std::string text) {
   return text;
 }
 
+// One decision record (bouncestream.suppressions / .blocks / .alerts) -> the tally.
+void CountDecision(const rd_kafka_message_t* m, simdjson::ondemand::parser& parser,
+                   std::string& buf, Tally* t) {
+  if (m->payload == nullptr) return;  // a tombstone (erased recipient)
+  buf.assign(static_cast<const char*>(m->payload), m->len);
+  buf.reserve(buf.size() + simdjson::SIMDJSON_PADDING);
+  simdjson::ondemand::document doc;
+  if (parser.iterate(buf.data(), buf.size(), buf.capacity()).get(doc)) return;
+  simdjson::ondemand::object obj;
+  if (doc.get_object().get(obj)) return;
+  std::map<std::string, std::string> f;
+  std::int64_t count = 0;
+  std::string example;
+  for (auto field : obj) {
+    std::string_view key;
+    if (field.unescaped_key().get(key)) return;
+    simdjson::ondemand::value v;
+    if (field.value().get(v)) return;
+    if (key == "evidence") {
+      simdjson::ondemand::object ev;
+      if (v.get_object().get(ev)) continue;
+      for (auto ef : ev) {
+        std::string_view ek;
+        if (ef.unescaped_key().get(ek)) break;
+        if (ek == "count") {
+          if (ef.value().get_int64().get(count)) count = 0;
+        } else if (ek == "example") {
+          std::string_view ex;
+          if (!ef.value().get_string().get(ex)) example = std::string(ex);
+        }
+      }
+      continue;
+    }
+    std::string_view sv;
+    if (!v.get_string().get(sv)) f[std::string(key)] = std::string(sv);
+  }
+  ++t->decisions;
+  const std::string kind = f["kind"] + "/" + f["scope"];
+  ++t->decision_kind[kind];
+  // Who or what it is about, without addresses: domain, IP -> vendor, or a masked recipient.
+  std::string subject;
+  if (f["scope"] == "ip_vendor") {
+    subject = f["sending_ip"] + " -> " + f["vendor"] + (f["dnsbl"].empty() ? "" : " (delist from " + f["dnsbl"] + ")");
+  } else if (f["scope"] == "domain") {
+    subject = "sender -> " + f["domain"];
+  } else if (!f["recipient"].empty()) {
+    subject = MaskAddresses(f["recipient"]);
+  } else {
+    subject = f["recipient_hash"];
+  }
+  char line[512];
+  std::snprintf(line, sizeof line, "%-8s %-9s %-22s %s/%s (%lld events) %s", f["kind"].c_str(),
+                f["scope"].c_str(), f["rule"].c_str(), f["reason"].c_str(), f["party"].c_str(),
+                static_cast<long long>(count), subject.c_str());
+  t->latest.push_back(line);
+  if (t->latest.size() > 3) t->latest.erase(t->latest.begin());
+  auto& ex = t->decision_example[kind];
+  if (ex.empty()) {
+    example = MaskAddresses(std::move(example));
+    if (example.size() > 110) example = example.substr(0, 107) + "...";
+    ex = std::string(line) + "\n      evidence: " + example;
+  }
+}
+
 void Count(const rd_kafka_message_t* m, simdjson::ondemand::parser& parser, std::string& buf,
            Tally* t) {
   const std::string_view topic = rd_kafka_topic_name(m->rkt);
+  if (topic == "bouncestream.suppressions" || topic == "bouncestream.blocks" ||
+      topic == "bouncestream.alerts") {
+    CountDecision(m, parser, buf, t);
+    return;
+  }
   if (topic == "bouncestream.dlq") {
     ++t->dead_letters;
     rd_kafka_headers_t* headers = nullptr;
@@ -145,6 +219,7 @@ int RunDemo(const DemoOptions& options) {
   std::filesystem::create_directories(dir);
   std::printf("bouncestream demo: work dir %s (broker and processor logs are there)\n", dir.c_str());
 
+  const std::string group = "bouncestream-demo-" + std::to_string(getpid());
   pid_t broker = -1;
   std::string bootstrap = options.bootstrap;
   if (bootstrap.empty()) {
@@ -154,7 +229,8 @@ int RunDemo(const DemoOptions& options) {
                         std::string(kInputTopic) + ":6", "--topic", "bouncestream.classified:6",
                         "--topic", "bouncestream.dlq:2", "--topic", "bouncestream.suppressions:6",
                         "--topic", "bouncestream.blocks:6", "--topic", "bouncestream.alerts:2",
-                        "--bootstrap-file", bs_file},
+                        "--topic", "bouncestream.audit:1", "--topic", "bouncestream.admin:1",
+                        "--topic", group + "-state-changelog:6", "--bootstrap-file", bs_file},
                        dir + "/devbroker.log");
     if (broker < 0 || !WaitForFile(bs_file, 15000, &bootstrap)) {
       std::fprintf(stderr, "error: the dev broker did not start (see %s/devbroker.log)\n",
@@ -164,21 +240,22 @@ int RunDemo(const DemoOptions& options) {
     }
     std::printf("dev broker (librdkafka mock cluster, in memory) at %s\n", bootstrap.c_str());
   } else {
-    std::printf("using the Kafka cluster at %s (topic %s must exist)\n", bootstrap.c_str(),
-                kInputTopic);
+    std::printf("using the Kafka cluster at %s (topics %s and %s-state-changelog must exist)\n",
+                bootstrap.c_str(), kInputTopic, group.c_str());
   }
 
-  const std::string group = "bouncestream-demo-" + std::to_string(getpid());
   pid_t processor = SpawnSelf({"run", "--bootstrap", bootstrap, "--group", group, "--input",
-                               std::string(kInputTopic) + ":auto", "--state-dir", dir + "/state"},
+                               std::string(kInputTopic) + ":auto", "--state-dir", dir + "/state",
+                               "--metrics-addr", options.metrics_addr},
                               dir + "/processor.log");
   if (processor < 0) {
     std::fprintf(stderr, "error: cannot start the processor\n");
     StopChild(broker, 2000);
     return kExitRuntime;
   }
-  std::printf("processor started (group %s); generating %d events/s for %d s, Ctrl-C stops\n\n",
+  std::printf("processor started (group %s); generating %d events/s for %d s, Ctrl-C stops\n",
               group.c_str(), options.rate, options.duration_s);
+  std::printf("status page: http://%s/  (metrics: /metrics)\n\n", options.metrics_addr.c_str());
 
   std::string error;
   rd_kafka_t* producer = NewClient(
@@ -199,9 +276,11 @@ int RunDemo(const DemoOptions& options) {
     return kExitRuntime;
   }
   rd_kafka_poll_set_consumer(watcher);
-  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(2);
-  rd_kafka_topic_partition_list_add(topics, "bouncestream.classified", RD_KAFKA_PARTITION_UA);
-  rd_kafka_topic_partition_list_add(topics, "bouncestream.dlq", RD_KAFKA_PARTITION_UA);
+  rd_kafka_topic_partition_list_t* topics = rd_kafka_topic_partition_list_new(5);
+  for (const char* t : {"bouncestream.classified", "bouncestream.dlq", "bouncestream.suppressions",
+                        "bouncestream.blocks", "bouncestream.alerts"}) {
+    rd_kafka_topic_partition_list_add(topics, t, RD_KAFKA_PARTITION_UA);
+  }
   rd_kafka_subscribe(watcher, topics);
   rd_kafka_topic_partition_list_destroy(topics);
 
@@ -252,13 +331,17 @@ int RunDemo(const DemoOptions& options) {
     if (now - last_print >= std::chrono::seconds(2)) {
       const double dt = std::chrono::duration<double>(now - last_print).count();
       std::printf("[%4.0fs] generated %lld | classified %lld (%.0f/s) | dead letters %lld\n"
-                  "        party:  %s\n        vendor: %s\n",
+                  "        party:  %s\n        vendor: %s\n        decisions %lld: %s\n",
                   elapsed_s(), static_cast<long long>(generated),
                   static_cast<long long>(tally.classified),
                   (tally.classified - last_classified) / dt,
                   static_cast<long long>(tally.dead_letters),
                   Shares(tally.party, tally.classified).c_str(),
-                  Shares(tally.vendor, tally.classified).c_str());
+                  Shares(tally.vendor, tally.classified).c_str(),
+                  static_cast<long long>(tally.decisions),
+                  Shares(tally.decision_kind, tally.decisions).c_str());
+      for (const std::string& l : tally.latest) std::printf("          new: %s\n", l.c_str());
+      tally.latest.clear();
       std::fflush(stdout);
       last_print = now;
       last_classified = tally.classified;
@@ -293,6 +376,10 @@ int RunDemo(const DemoOptions& options) {
   for (const auto& [k, n] : tally.dlq_reason) std::printf("  %-18s %8lld\n", k.c_str(), static_cast<long long>(n));
   std::printf("an example per party (vendor / action / reason):\n");
   for (const auto& [k, ex] : tally.example) std::printf("  %s: %s\n", k.c_str(), ex.c_str());
+  std::printf("decisions (what a sending system acts on) by kind/scope:\n");
+  for (const auto& [k, n] : tally.decision_kind) std::printf("  %-18s %8lld\n", k.c_str(), static_cast<long long>(n));
+  std::printf("an example per kind/scope, with its evidence:\n");
+  for (const auto& [k, ex] : tally.decision_example) std::printf("  %s\n", ex.c_str());
   std::printf("processor exit code: %d\n", processor_code);
   const bool complete = tally.classified >= expected_classified && tally.dead_letters >= expected_dlq;
   if (!complete) std::printf("WARNING: the processor did not finish the whole stream in time\n");

@@ -62,8 +62,6 @@ int RunProcessor(const RunOptions& options) {
     Log(LogLevel::kError, "cannot start the processor", {{"error", std::string_view(processor.error())}});
     return kExitRuntime;
   }
-  Log(LogLevel::kInfo, "metrics endpoint not available in this build",
-      {{"metrics_addr", std::string_view(config->metrics_addr)}});
   return (*processor)->Run(g_stop);
 }
 

@@ -78,6 +78,9 @@ class OffsetResetTest : public ::testing::Test {
             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
+    // These tests are about the input stage's offsets; the decision stage (and its changelog
+    // topic) is left out. Its own resume-from-state offsets are tested by crash_equivalence_test.
+    setenv("BOUNCESTREAM_STATE_ENABLED", "false", 1);
     Spawn(&broker_, {"devbroker", "--port", "0", "--topic", "t:1", "--topic", "small:3", "--topic",
                      "bouncestream.classified:2", "--topic",
                      std::string(kDlq) + ":" + std::to_string(kDlqPartitions),
@@ -186,7 +189,7 @@ class OffsetResetTest : public ::testing::Test {
   void StartProcessor(int i, const std::string& group, const std::string& input) {
     Spawn(&processors_[i],
           {"run", "--bootstrap", bootstrap_, "--group", group, "--input", input, "--state-dir",
-           (dir_ / ("state" + std::to_string(i))).string()},
+           (dir_ / ("state" + std::to_string(i))).string(), "--metrics-addr", "127.0.0.1:0"},
           (dir_ / ("processor" + std::to_string(i) + ".log")).string());
   }
 

@@ -60,7 +60,9 @@ class PipelineTest : public ::testing::Test {
     fs::create_directories(dir_);
     Spawn(&broker_, {"devbroker", "--port", "0", "--topic", "in:6", "--topic",
                      "bouncestream.classified:6", "--topic", "bouncestream.dlq:2",
-                     "--bootstrap-file", (dir_ / "bs").string()},
+                     "--topic", "pipeline-test-state-changelog:6", "--topic",
+                     "bouncestream.suppressions:4", "--topic", "bouncestream.blocks:2", "--topic",
+                     "bouncestream.alerts:2", "--bootstrap-file", (dir_ / "bs").string()},
           (dir_ / "broker.log").string());
     const auto deadline = Clock::now() + std::chrono::seconds(20);
     while (Clock::now() < deadline && bootstrap_.empty()) {
@@ -100,7 +102,8 @@ class PipelineTest : public ::testing::Test {
   void StartProcessor(int i) {
     Spawn(&processors_[i],
           {"run", "--bootstrap", bootstrap_, "--group", "pipeline-test", "--input", "in:auto",
-           "--state-dir", (dir_ / ("state" + std::to_string(i))).string()},
+           "--state-dir", (dir_ / ("state" + std::to_string(i))).string(), "--metrics-addr",
+           "127.0.0.1:0"},
           (dir_ / ("processor" + std::to_string(i) + ".log")).string());
   }
 
@@ -224,13 +227,14 @@ class PipelineTest : public ::testing::Test {
                 seen.dlq.size());
   }
 
-  // Waits until each running processor holds its share of the six partitions, so the stream is
+  // Waits until each running processor holds its share of the twelve partitions (six of the
+  // input, six of the classified topic read back by the decision stage), so the stream is
   // not interrupted by a rebalance (the mock refuses commits while the group rebalances, which
   // makes re-delivered duplicates, legitimately, under at-least-once).
   void WaitForBalancedGroup(int members) {
     const auto deadline = Clock::now() + std::chrono::seconds(60);
     const std::string share =
-        "\"msg\":\"partitions assigned\",\"count\":" + std::to_string(6 / members);
+        "\"msg\":\"partitions assigned\",\"count\":" + std::to_string(12 / members);
     while (Clock::now() < deadline) {
       int ready = 0;
       for (int i = 0; i < members; ++i) {

@@ -1,0 +1,160 @@
+// Internals of the stream processor shared by processor.cc (the input stage: decode, classify,
+// produce) and decision_stage.cc (the decision stage: classified records -> state -> decisions).
+#ifndef BOUNCESTREAM_STREAM_INTERNAL_PROCESSOR_IMPL_H_
+#define BOUNCESTREAM_STREAM_INTERNAL_PROCESSOR_IMPL_H_
+
+#include <librdkafka/rdkafka.h>
+
+#include <cstdint>
+#include <deque>
+#include <future>
+#include <mutex>
+#include <set>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "classify/classifier.h"
+#include "metrics/metrics.h"
+#include "metrics/server.h"
+#include "metrics/status_board.h"
+#include "state/engine.h"
+#include "stream/admin.h"
+#include "stream/config.h"
+#include "stream/decode.h"
+#include "stream/kafka_produce.h"
+#include "stream/log.h"
+#include "stream/observe.h"
+#include "stream/processor.h"
+
+namespace bouncestream::stream {
+
+struct PartitionTrack;
+
+// One input record whose outputs are in flight.
+struct InFlight {
+  PartitionTrack* track = nullptr;
+  std::int64_t offset = 0;
+  int pending = 0;  // outputs not yet acknowledged
+  bool failed = false;
+};
+
+struct PartitionTrack {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
+  bool assigned = true;
+  // Where consumption of this assignment started: the committed offset, BEGINNING (no committed
+  // offset) or INVALID (committed offset unknown; librdkafka looks it up). Used to re-assign a
+  // partition that has not delivered a record yet.
+  std::int64_t start = RD_KAFKA_OFFSET_INVALID;
+};
+
+// An _AUTO_OFFSET_RESET consumer error: librdkafka could not start or continue fetching.
+struct ResetError {
+  std::string topic;
+  std::int32_t partition = 0;
+  std::int64_t offset = RD_KAFKA_OFFSET_INVALID;  // the offset it could not fetch, or logical
+  std::string detail;
+};
+
+// A partition of the classified topic owned by the decision stage.
+// An admin request from the HTTP endpoints, executed on the processor's thread.
+struct PendingAdmin {
+  AdminCommand command;
+  std::promise<metrics::AdminResponse> result;
+};
+
+struct StatePartition {
+  std::int64_t next_offset = -1;  // what the state has applied up to (exclusive)
+};
+
+struct Processor::Impl {
+  Config config;
+  classify::Classifier::Session session;
+  Decoder decoder;
+  ProcessorCounters counters;
+  RateLimitedLog dead_letter_log;
+  rd_kafka_t* consumer = nullptr;
+  rd_kafka_t* producer = nullptr;
+  std::map<std::pair<std::string, std::int32_t>, std::unique_ptr<PartitionTrack>> tracks;
+  std::map<std::string, InputFormat, std::less<>> formats;  // input topic -> format
+  std::vector<classify::BounceEvent> events;
+  std::string value;
+  bool fatal = false;
+  std::string fatal_reason;
+
+  explicit Impl(std::shared_ptr<const classify::Classifier> c)
+      : session(std::move(c)) {}
+
+  ~Impl() {
+    if (consumer != nullptr) rd_kafka_destroy(consumer);
+    if (producer != nullptr) rd_kafka_destroy(producer);
+    if (restore_consumer != nullptr) rd_kafka_destroy(restore_consumer);
+    if (admin_consumer != nullptr) rd_kafka_destroy(admin_consumer);
+  }
+
+  // Metrics: counted per record into `counts`, flushed once per poll batch.
+  std::unique_ptr<metrics::Metrics> metrics;
+  std::unique_ptr<metrics::BatchCounts> counts;
+  metrics::StatusBoard board{50};
+  std::unique_ptr<metrics::Server> server;  // /metrics, /, /healthz, /readyz, admin endpoints
+  void SetReady(bool ready, std::string_view reason);
+  std::int64_t last_stats_ms = 0;
+  std::int64_t stall_micros_seen = 0;
+  bool assigned_once = false;
+  void UpdateGauges();
+  void OnStats(std::string_view json);
+
+  // The decision stage (null when [state] enabled = false).
+  std::unique_ptr<state::Engine> engine;
+  std::unique_ptr<ObservationReader> reader;
+  std::string changelog_topic;
+  std::map<std::int32_t, StatePartition> state_parts;
+  rd_kafka_t* restore_consumer = nullptr;
+  state::SystemClock wall_clock;
+  std::vector<rd_kafka_message_t*> state_batch;  // classified records of the current poll batch
+  InFlight state_flight;  // the outputs of the current state batch (track == nullptr)
+
+  std::expected<void, std::string> Connect();
+  std::expected<void, std::string> OpenState();
+  bool IsStateTopic(const char* topic) const {
+    return engine != nullptr && config.topics.classified == topic;
+  }
+  // Decision stage: restore + start offsets for assigned classified partitions; forget revoked.
+  void AssignState(rd_kafka_topic_partition_list_t* parts);
+  void RevokeState(rd_kafka_topic_partition_list_t* parts);
+  std::expected<void, std::string> Restore(std::int32_t partition);
+  void ProcessStateBatch();
+  bool PublishResult(const state::BatchResult& r, InFlight* flight);
+  std::expected<void, std::string> CheckStateTopics();
+  std::int32_t classified_partitions = 0;
+
+  // Operator commands (admin_stage.cc).
+  rd_kafka_t* admin_consumer = nullptr;
+  std::mutex admin_mu;
+  std::deque<std::shared_ptr<PendingAdmin>> admin_queue;  // from the HTTP endpoints
+  std::set<std::string> executed_requests;
+  std::expected<void, std::string> StartAdmin();
+  void PollAdmin();
+  metrics::AdminResponse Execute(const AdminCommand& cmd, std::string_view mode);
+  void ProcessBatch(std::vector<rd_kafka_message_t*>& batch);
+  void ProcessMessage(const rd_kafka_message_t* m, PartitionTrack* track);
+  bool ProduceOut(const OutRecord& record, InFlight* inflight);
+  bool Produce(const std::string& topic, std::string_view key, std::string_view value,
+               InFlight* inflight, rd_kafka_headers_t* headers);
+  void DeadLetter(const rd_kafka_message_t* m, InFlight* inflight, InputFormat format,
+                  const DecodeError& error);
+  void StoreOffsets();
+  void Commit(bool sync);
+  void FlushProducer(int timeout_ms);
+  void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
+  int ChooseStartOffsets(rd_kafka_topic_partition_list_t* parts);
+  void RestartAfterResets(const std::vector<ResetError>& resets);
+  PartitionTrack* TrackOf(const char* topic, std::int32_t partition);
+};
+
+}  // namespace bouncestream::stream
+
+#endif  // BOUNCESTREAM_STREAM_INTERNAL_PROCESSOR_IMPL_H_
