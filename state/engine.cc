@@ -2,6 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/perf_level.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -247,6 +248,8 @@ class EngineImpl final : public Engine {
   Decision Base(const Observation& e, DecisionKind kind, Scope scope) const;
 
   std::vector<std::int32_t> LocalPartitions();
+  // `partitions`, or every local partition when empty.
+  std::vector<std::int32_t> Targets(std::span<const std::int32_t> partitions);
   // Decisions under `prefix` (a key prefix inside one partition): committed ones overlaid
   // with the in-memory (possibly uncommitted) state.
   std::map<std::string, Decision> ScanDecisions(Part* p, std::string_view prefix);
@@ -287,6 +290,10 @@ std::expected<void, std::string> EngineImpl::Init() {
     c.write_buffer_size = write_buffer;
     c.compression = rocksdb::kLZ4Compression;
     c.level_compaction_dynamic_level_bytes = true;
+    // Most point reads miss (new recipients, new event ids): a memtable bloom filter keeps them
+    // from walking the skiplist.
+    c.memtable_prefix_bloom_size_ratio = 0.05;
+    c.memtable_whole_key_filtering = true;
     rocksdb::BlockBasedTableOptions t;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
     t.block_cache = cache;
@@ -603,6 +610,7 @@ std::expected<BatchResult, std::string> EngineImpl::Apply(std::int32_t partition
                                                           std::int64_t next_offset) {
   std::lock_guard lock(mu_);
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
+  rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // no per-comparison perf counters
   auto r = ApplyLocked(partition, events, next_offset);
   if (!r) parts_.erase(partition);  // in-memory state may be half updated: reload it
   return r;
@@ -1088,7 +1096,18 @@ std::vector<std::int32_t> EngineImpl::LocalPartitions() {
       ids.insert(KeyPartition(k));
     }
   }
-  return {ids.begin(), ids.end()};
+  std::vector<std::int32_t> out;
+  out.reserve(ids.size());
+  for (std::int32_t id : ids) out.push_back(id);
+  return out;
+}
+
+std::vector<std::int32_t> EngineImpl::Targets(std::span<const std::int32_t> partitions) {
+  if (partitions.empty()) return LocalPartitions();
+  std::vector<std::int32_t> out;
+  out.reserve(partitions.size());
+  for (std::int32_t id : partitions) out.push_back(id);
+  return out;
 }
 
 std::map<std::string, Decision> EngineImpl::ScanDecisions(Part* p, std::string_view prefix) {
@@ -1149,8 +1168,7 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Lift(
     std::span<const std::int32_t> partitions) {
   std::lock_guard lock(mu_);
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
-  std::vector<std::int32_t> ids(partitions.begin(), partitions.end());
-  if (ids.empty()) ids = LocalPartitions();
+  std::vector<std::int32_t> ids = Targets(partitions);
   std::vector<BatchResult> out;
   for (std::int32_t id : ids) {
     auto lp = Load(id);
@@ -1183,8 +1201,7 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
   std::lock_guard lock(mu_);
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
   if (recipient.empty()) return std::unexpected("Erase: recipient is required");
-  std::vector<std::int32_t> ids(partitions.begin(), partitions.end());
-  if (ids.empty()) ids = LocalPartitions();
+  std::vector<std::int32_t> ids = Targets(partitions);
   std::vector<BatchResult> out;
   auto matches = [&](std::string_view key) {
     std::string_view fields = key.substr(kPartitionBytes + 1);
