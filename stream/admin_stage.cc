@@ -179,7 +179,34 @@ void Processor::Impl::PollAdmin() {
   }
 }
 
+namespace {
+
+bool IsRecipientHash(std::string_view s) {
+  if (s.size() != 34 || !s.starts_with("h:")) return false;
+  for (char c : s.substr(2)) {
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return false;
+  }
+  return true;
+}
+
+// The audit record (and decision records) must never carry an address: refuse a command whose
+// free-text fields hold one. Returns the offending field's name, or "".
+std::string_view AddressInFreeText(const AdminCommand& cmd) {
+  if (cmd.note.find('@') != std::string::npos) return "note";
+  if (cmd.tenant.find('@') != std::string::npos) return "tenant";
+  if (cmd.recipient.starts_with("h:") && !IsRecipientHash(cmd.recipient)) return "recipient";
+  return {};
+}
+
+}  // namespace
+
 metrics::AdminResponse Processor::Impl::Execute(const AdminCommand& cmd, std::string_view mode) {
+  if (const std::string_view field = AddressInFreeText(cmd); !field.empty()) {
+    ++counters.admin_refused;
+    Log(LogLevel::kWarn, "admin command refused: a field must not hold an address",
+        {{"request_id", std::string_view(cmd.request_id)}, {"field", field}});
+    return {400, "{\"error\":\"" + std::string(field) + " must not hold an address\"}"};
+  }
   std::vector<std::int32_t> owned;
   for (const auto& [p, sp] : state_parts) owned.push_back(p);
   AuditRecord audit;
@@ -190,19 +217,22 @@ metrics::AdminResponse Processor::Impl::Execute(const AdminCommand& cmd, std::st
   audit.at_ms = WallMs();
   std::vector<state::BatchResult> results;
   std::string error;
-  if (owned.empty()) {
-    // Nothing to do here; another instance owns the partitions. Still audited.
-  } else if (cmd.command == AdminCommandKind::kLift) {
-    audit.decision_id = cmd.decision_id;
-    auto r = engine->Lift(cmd.decision_id, cmd.note, owned);
-    if (r) results = std::move(*r); else error = r.error();
-  } else if (cmd.command == AdminCommandKind::kErase) {
-    std::string recipient = cmd.recipient;
+  std::string recipient = cmd.recipient;
+  if (cmd.command == AdminCommandKind::kLift) audit.decision_id = cmd.decision_id;
+  if (cmd.command == AdminCommandKind::kErase) {
     if (config.state.hash_recipients && !recipient.starts_with("h:")) {
       recipient = HashRecipient(config.state.hmac_key, recipient);
     }
-    if (recipient.starts_with("h:")) audit.recipient_hash = recipient;
+    if (IsRecipientHash(recipient)) audit.recipient_hash = recipient;
     audit.tenant = cmd.tenant;
+  }
+  if (cmd.command == AdminCommandKind::kImport) audit.tenant = cmd.tenant;
+  if (owned.empty()) {
+    // Nothing to do here; another instance owns the partitions. Still audited.
+  } else if (cmd.command == AdminCommandKind::kLift) {
+    auto r = engine->Lift(cmd.decision_id, cmd.note, owned);
+    if (r) results = std::move(*r); else error = r.error();
+  } else if (cmd.command == AdminCommandKind::kErase) {
     auto r = engine->Erase(cmd.tenant, recipient, owned);
     if (r) results = std::move(*r); else error = r.error();
   } else {

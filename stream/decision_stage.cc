@@ -130,9 +130,25 @@ void Processor::Impl::AssignState(rd_kafka_topic_partition_list_t* parts) {
     const auto next = engine->NextOffset(p.partition);
     p.offset = next ? *next : RD_KAFKA_OFFSET_BEGINNING;
     state_parts[p.partition] = {next ? *next : -1};
+    if (next) start_offsets_to_store.push_back({p.partition, *next});
     Log(LogLevel::kInfo, "state partition ready",
         {{"partition", std::int64_t{p.partition}}, {"next_offset", next ? *next : -1}});
   }
+}
+
+// After rd_kafka_assign: the group's committed offset of a classified partition follows the
+// state (lag monitoring, and an honest committed offset even when no new record arrives).
+void Processor::Impl::StoreStateStartOffsets() {
+  if (start_offsets_to_store.empty()) return;
+  rd_kafka_topic_partition_list_t* list =
+      rd_kafka_topic_partition_list_new(static_cast<int>(start_offsets_to_store.size()));
+  for (const auto& [partition, offset] : start_offsets_to_store) {
+    rd_kafka_topic_partition_list_add(list, config.topics.classified.c_str(), partition)->offset =
+        offset;
+  }
+  rd_kafka_offsets_store(consumer, list);
+  rd_kafka_topic_partition_list_destroy(list);
+  start_offsets_to_store.clear();
 }
 
 void Processor::Impl::RevokeState(rd_kafka_topic_partition_list_t* parts) {

@@ -158,7 +158,8 @@ std::expected<state::Observation, std::string> ObservationReader::Read(
     }
     if (e) return fail(key, e);
   }
-  if (recipient.empty()) return std::unexpected(std::string("classified record: no recipient"));
+  // A record without a recipient (a PowerMTA connection-level record, a Postfix line without
+  // to=) still counts for the domain, sender and IP windows; the engine skips recipient windows.
   if (party.empty() || reason.empty()) {
     return std::unexpected(std::string("classified record: no classification"));
   }

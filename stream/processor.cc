@@ -184,6 +184,7 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
     Log(LogLevel::kInfo, "partitions assigned",
         {{"count", std::int64_t{parts->cnt}}, {"from_earliest", std::int64_t{from_earliest}}});
     rd_kafka_assign(consumer, parts);
+    StoreStateStartOffsets();
     std::map<std::string, int> per_topic;
     for (int i = 0; i < parts->cnt; ++i) ++per_topic[parts->elems[i].topic];
     for (const auto& in : config.inputs) per_topic.try_emplace(in.topic, 0);

@@ -125,6 +125,8 @@ struct Processor::Impl {
   // Decision stage: restore + start offsets for assigned classified partitions; forget revoked.
   void AssignState(rd_kafka_topic_partition_list_t* parts);
   void RevokeState(rd_kafka_topic_partition_list_t* parts);
+  std::vector<std::pair<std::int32_t, std::int64_t>> start_offsets_to_store;
+  void StoreStateStartOffsets();
   std::expected<void, std::string> Restore(std::int32_t partition);
   void ProcessStateBatch();
   bool PublishResult(const state::BatchResult& r, InFlight* flight);

@@ -18,6 +18,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -41,7 +42,12 @@ using testing::Child;
 using testing::Slurp;
 using testing::Spawn;
 
-constexpr int kRecords = 202'000;     // input records (1 % are retried duplicates)
+// Input records (1 % are retried duplicates); CRASH_TEST_RECORDS overrides it for
+// experiments (the acceptance figure is the default).
+const int kRecords = [] {
+  const char* v = std::getenv("CRASH_TEST_RECORDS");
+  return v != nullptr ? std::atoi(v) : 202'000;
+}();
 constexpr int kChunk = 5'000;         // records fed at a time
 constexpr int kClassifiedPartitions = 12;
 constexpr int kKills = 12;
@@ -256,7 +262,8 @@ class Cluster {
   }
 
   // True when the group has committed everything of the input and the classified topic.
-  bool CaughtUp() {
+  // `why` (optional) gets the first partition that is behind.
+  bool CaughtUp(std::string* why = nullptr) {
     rd_kafka_topic_partition_list_t* list = rd_kafka_topic_partition_list_new(16);
     rd_kafka_topic_partition_list_add(list, "in", 0);
     for (int p = 0; p < kClassifiedPartitions; ++p) {
@@ -271,7 +278,13 @@ class Cluster {
         break;
       }
       const std::int64_t committed = list->elems[i].offset;
-      if (!(committed == high || (committed < 0 && high == 0))) done = false;
+      if (!(committed == high || (committed < 0 && high == 0))) {
+        done = false;
+        if (why != nullptr) {
+          *why = std::string(list->elems[i].topic) + "[" + std::to_string(list->elems[i].partition) +
+                 "] committed " + std::to_string(committed) + ", high " + std::to_string(high);
+        }
+      }
     }
     rd_kafka_topic_partition_list_destroy(list);
     return done;
@@ -286,7 +299,10 @@ class Cluster {
         return;
       }
     }
-    FAIL() << "the processors did not catch up within " << timeout_s << " s; logs in " << dir_;
+    std::string why;
+    CaughtUp(&why);
+    FAIL() << "the processors did not catch up within " << timeout_s << " s (" << why
+           << "); logs in " << dir_;
   }
 
   void Stop() {
