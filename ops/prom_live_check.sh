@@ -15,8 +15,12 @@
 #      - "event" expressions (a dashboard query for an event a healthy processor may not have
 #        seen yet, such as an IP paused towards a filter) and "rule" expressions (alert rules,
 #        which return series only while something is wrong) must parse; no data is reported.
-# 3. Compares metric names: every bouncestream_* name used (ops/metric_names.sh) must be exposed
-#    by METRICS_URL (a # TYPE line or a sample); exposed names that nothing uses are listed.
+#      - every series selector inside an alert rule (a name with its {matchers}) must select at
+#        least one series, or a wrong name or matcher would keep the alert from ever firing
+#        (event-specific selectors, as above, are reported, not failed).
+# 3. Compares metric names: the bouncestream_* names used (ops/metric_names.sh) must be exactly
+#    those METRICS_URL exposes (a # TYPE line or a sample): a used name that is not exposed and
+#    an exposed name that nothing uses both fail.
 #
 # Exit 0 when all checks pass, 1 otherwise, 2 on usage errors. Only loopback and the given URL
 # are contacted; the server is stopped on exit.
@@ -127,7 +131,10 @@ for line in open(f"{tmp}/sources.tsv"):
     k, w = exprs.get(expr, ("rule", []))
     exprs[expr] = (kind if rank[kind] > rank[k] else k, w + [where])
 failures, notes = [], []
-counts = {"data": 0, "event": 0, "rule": 0}
+counts = {"data": 0, "event": 0, "rule": 0, "selector": 0}
+# Series selectors of an alert expression: a metric name with its optional {matchers}.
+SELECTOR = re.compile(r'\b(?:bouncestream_[a-z0-9_]*[a-z0-9]|up)\b(?:\s*\{[^}]*\})?(?!\s*\()')
+EVENT_SPECIFIC = [re.compile(r'scope="ip_vendor"')]  # as in ops/expressions.py
 for expr, (kind, wheres) in exprs.items():
     counts[kind] += 1
     r = query(expr)
@@ -140,6 +147,19 @@ for expr, (kind, wheres) in exprs.items():
         failures.append(f"NODATA {expr}\n       used in: {'; '.join(wheres)}")
     elif empty and kind == "event":
         notes.append(f"no data (allowed: event-specific): {expr}")
+    if kind == "rule":
+        # An alert returns nothing while all is well, but each series selector in it must
+        # select something, or a wrong name or label matcher would keep it from ever firing.
+        for sel in sorted(set(m.group(0) for m in SELECTOR.finditer(expr))):
+            counts["selector"] += 1
+            r = query(f"count(last_over_time({sel}[5m]))")
+            if r.get("status") != "success":
+                failures.append(f"ERROR  {r.get('errorType', '')} {r.get('error')}\n       {sel}\n       in: {expr}")
+            elif not r["data"]["result"]:
+                if any(e.search(sel) for e in EVENT_SPECIFIC):
+                    notes.append(f"no series (allowed: event-specific) for {sel} in an alert rule")
+                else:
+                    failures.append(f"NOSERIES {sel} selects nothing (the alert cannot fire)\n       in: {expr}\n       used in: {'; '.join(wheres)}")
 
 # Metric names: used vs exposed.
 with urllib.request.urlopen(metrics_url, timeout=10) as r:
@@ -159,18 +179,20 @@ used = {l.strip() for l in open(f"{tmp}/used.txt") if l.strip()}
 for n in sorted(used - exposed):
     failures.append(f"MISSING {n} is used by the dashboards/alerts but not exposed by {metrics_url}")
 unused = sorted(exposed - used)
+for n in unused:
+    failures.append(f"UNUSED {n} is exposed by {metrics_url} but used by no dashboard or alert")
 
 for n in notes:
     print("note:", n)
-if unused:
-    print("exposed but used by no dashboard or alert:", ", ".join(unused))
-else:
+if not unused:
     print("every exposed bouncestream_* metric is used by a dashboard or an alert")
 print(f"expressions: {len(exprs)} evaluated ({counts['data']} must return data, "
-      f"{counts['event']} event-specific, {counts['rule']} alert rules); "
+      f"{counts['event']} event-specific, {counts['rule']} alert rules with "
+      f"{counts['selector']} series selectors that must select something); "
       f"metric names: {len(used)} used, {len(exposed)} exposed")
 for f in failures:
     print("FAIL", f)
-print(f"{len(exprs) + len(used) - len(failures)} passed, {len(failures)} failed")
+checked = len(exprs) + counts["selector"] + len(used | exposed)
+print(f"{checked - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)
 PY
