@@ -52,16 +52,17 @@ std::expected<int, std::string> PartitionCount(rd_kafka_t* rk, const std::string
 
 // What a decision is about, for the status page (addresses are masked by the board).
 std::string Subject(const state::Decision& d) {
+  const std::string tenant = d.tenant.empty() ? std::string() : d.tenant + ": ";
   switch (d.scope) {
     case state::Scope::kIpVendor:
       return d.sending_ip + " -> " + d.vendor + (d.dnsbl.empty() ? "" : " (" + d.dnsbl + ")");
     case state::Scope::kDomain:
-      return d.tenant + ": sender -> " + d.domain;
+      return tenant + "sender -> " + d.domain;
     case state::Scope::kSender:
-      if (d.kind == state::DecisionKind::kAlert) return d.tenant + ": sender " + d.reason;
+      if (d.kind == state::DecisionKind::kAlert) return tenant + "sender " + d.reason;
       [[fallthrough]];
     case state::Scope::kTenant:
-      return d.tenant + ": " + (d.recipient_is_hash ? std::string("(hashed)") : d.recipient);
+      return tenant + (d.recipient_is_hash ? std::string("(hashed)") : d.recipient);
   }
   return {};
 }

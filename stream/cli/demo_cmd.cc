@@ -112,6 +112,9 @@ void CountDecision(const rd_kafka_message_t* m, simdjson::ondemand::parser& pars
   std::string subject;
   if (f["scope"] == "ip_vendor") {
     subject = f["sending_ip"] + " -> " + f["vendor"] + (f["dnsbl"].empty() ? "" : " (delist from " + f["dnsbl"] + ")");
+  } else if (f["kind"] == "alert" || (f["scope"] == "sender" && f["recipient"].empty() &&
+                                       f["recipient_hash"].empty())) {
+    subject = f["tenant"] + " sender " + MaskAddresses(f["sender"]);
   } else if (f["scope"] == "domain") {
     subject = "sender -> " + f["domain"];
   } else if (!f["recipient"].empty()) {
@@ -284,7 +287,11 @@ int RunDemo(const DemoOptions& options) {
   rd_kafka_subscribe(watcher, topics);
   rd_kafka_topic_partition_list_destroy(topics);
 
-  TrafficGenerator generator;
+  GeneratorOptions gen_options;
+  gen_options.start_time_s = std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch())
+                                 .count();
+  TrafficGenerator generator(gen_options);
   Tally tally;
   simdjson::ondemand::parser parser;
   std::string buf;
@@ -296,11 +303,13 @@ int RunDemo(const DemoOptions& options) {
   bool generating = true;
   int processor_exit = 0;
   bool processor_alive = true;
-  double drain_until = 0;
+  double drain_until = 0, stop_generating_at = 0;
+  std::int64_t drain_seen = 0;
   for (;;) {
     if (generating && (stop.load() || elapsed_s() >= options.duration_s)) {
       generating = false;
-      drain_until = elapsed_s() + 20.0;
+      stop_generating_at = elapsed_s();
+      drain_until = stop_generating_at + 20.0;
       std::printf("\nstopped generating; waiting for the processor to finish the stream...\n");
     }
     if (generating) {
@@ -349,6 +358,12 @@ int RunDemo(const DemoOptions& options) {
     if (!generating) {
       const bool caught_up =
           tally.classified >= expected_classified && tally.dead_letters >= expected_dlq;
+      // A processor that is still catching up (a slow machine) gets more time, as long as it
+      // makes progress, up to two minutes after generation stopped.
+      if (tally.classified > drain_seen) {
+        drain_seen = tally.classified;
+        drain_until = std::min(std::max(drain_until, elapsed_s() + 10.0), stop_generating_at + 120.0);
+      }
       if (caught_up || elapsed_s() > drain_until || !processor_alive) break;
     }
   }

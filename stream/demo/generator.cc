@@ -1,6 +1,7 @@
 #include "stream/demo/generator.h"
 
 #include <array>
+#include <ctime>
 #include <cstdio>
 #include <string_view>
 
@@ -8,6 +9,27 @@
 
 namespace bouncestream::stream {
 namespace {
+
+// "Nov 30 10:00:00" (syslog: no year; the Postfix adapter infers it)
+std::string SyslogTime(std::int64_t unix_s) {
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%b %e %H:%M:%S", &tm);
+  return buf;
+}
+
+// "2026-11-30T10:00:00.000Z"
+std::string Rfc3339(std::int64_t unix_s) {
+  const std::time_t t = static_cast<std::time_t>(unix_s);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+  return buf;
+}
+
 
 struct Reply {
   const char* text;  // {ip} is replaced with the sending IP
@@ -223,7 +245,7 @@ std::string Ses(const Event& e) {
     m.EndArray();
     m.Field("complaintFeedbackType", std::string_view("abuse"));
     m.Field("feedbackId", e.id);
-    m.Field("timestamp", std::string_view("2026-11-30T10:00:00.000Z"));
+    m.Field("timestamp", Rfc3339(e.time_s));
     m.EndObject();
   } else {
     m.Key("bounce");
@@ -239,7 +261,7 @@ std::string Ses(const Event& e) {
     m.Field("diagnosticCode", "smtp; " + e.text);
     m.EndObject();
     m.EndArray();
-    m.Field("timestamp", std::string_view("2026-11-30T10:00:00.000Z"));
+    m.Field("timestamp", Rfc3339(e.time_s));
     m.Field("feedbackId", e.id);
     m.Field("remoteMtaIp", e.mx_ip);
     m.Field("reportingMTA", std::string_view("dsn; a8-1.smtp-out.amazonses.com"));
@@ -247,7 +269,7 @@ std::string Ses(const Event& e) {
   }
   m.Key("mail");
   m.BeginObject();
-  m.Field("timestamp", std::string_view("2026-11-30T09:59:58.000Z"));
+  m.Field("timestamp", Rfc3339(e.time_s - 2));  // the mail was sent a moment before
   m.Field("source", e.sender);
   m.Field("sourceIp", e.ip);
   m.Field("messageId", e.id + "-mail");
@@ -267,7 +289,7 @@ std::string Ses(const Event& e) {
   w.Field("MessageId", e.id + "-sns");
   w.Field("TopicArn", std::string_view("arn:aws:sns:eu-west-1:123456789012:ses-bounces"));
   w.Field("Message", msg);
-  w.Field("Timestamp", std::string_view("2026-11-30T10:00:00.000Z"));
+  w.Field("Timestamp", Rfc3339(e.time_s));
   w.EndObject();
   return out;
 }
@@ -278,7 +300,7 @@ std::string Postfix(const Event& e) {
   std::string queue_id = e.id.substr(e.id.size() - 12);
   for (char& c : queue_id) c = static_cast<char>(c >= 'a' && c <= 'f' ? c - 'a' + 'A' : c);
   char head[256];
-  std::snprintf(head, sizeof head, "Nov 30 10:00:00 mta1 postfix/smtp[4242]: %s: to=<",
+  std::snprintf(head, sizeof head, "%s mta1 postfix/smtp[4242]: %s: to=<", SyslogTime(e.time_s).c_str(),
                 queue_id.c_str());
   std::string out = head;
   out += e.recipient + ">, relay=" + e.mx + "[" + e.mx_ip + "]:25, delay=1.2, dsn=" +
@@ -302,7 +324,7 @@ std::string Postmark(const Event& e) {
   w.Field("Details", "smtp;" + e.text);
   w.Field("Email", e.recipient);
   w.Field("From", e.sender);
-  w.Field("BouncedAt", std::string_view("2026-11-30T10:00:00Z"));
+  w.Field("BouncedAt", Rfc3339(e.time_s));
   w.EndObject();
   return out;
 }
@@ -369,7 +391,7 @@ GeneratedRecord TrafficGenerator::Next() {
   e.mx = domain->mx;
   e.mx_ip = domain->mx_ip;
   e.ip = kIps[Rand() % 4];
-  e.time_s = 1796032800 + static_cast<std::int64_t>(sequence_ / 100);
+  e.time_s = options_.start_time_s + static_cast<std::int64_t>(sequence_ / 100);
   e.complaint = Unit() < options_.complaint_rate;
   if (!e.complaint) {
     e.text = Replace(Replace(reply.text, "{ip}", e.ip), "{rcpt}", e.recipient);

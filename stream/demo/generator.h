@@ -26,6 +26,9 @@ struct GeneratorOptions {
   double malformed_rate = 0.005;
   double duplicate_rate = 0.01;
   double complaint_rate = 0.02;
+  // Event time of the first record (Unix seconds); events advance 10 ms each. Tests keep the
+  // fixed default; the demo starts at the wall clock.
+  std::int64_t start_time_s = 1796032800;
 };
 
 class TrafficGenerator {
