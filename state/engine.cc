@@ -55,11 +55,9 @@ template <typename V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 struct WindowEntry {
-  Window value;
-  Window delta;
+  Window value;  // committed value (+) every applied, uncommitted event
   std::uint64_t dirty_seq = 0;    // last batch that changed it (evictable once committed)
   std::uint64_t touched_seq = 0;  // batch whose touched list holds it
-  bool erased = false;            // deleted in the touching batch
 };
 
 struct DecisionEntry {
@@ -452,8 +450,6 @@ void EngineImpl::TouchWindow(Batch* b, const std::string* key, WindowEntry* e) {
   e->dirty_seq = b->seq;
   if (e->touched_seq != b->seq) {
     e->touched_seq = b->seq;
-    e->delta = Window();
-    e->erased = false;
     b->windows.emplace_back(key, e);
   }
 }
@@ -626,6 +622,7 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
 
   // Pass 1: the window entries of every event; one sorted MultiGet for those not in memory.
   std::vector<WindowEntry*> slots(events.size() * kSlots, nullptr);
+  std::vector<const std::string*> slot_keys(events.size() * kSlots, nullptr);
   std::vector<const std::string*> missing_keys;
   std::vector<WindowEntry*> missing;
   std::string key;
@@ -641,6 +638,7 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
         missing.push_back(&it->second);
       }
       slots[i * kSlots + static_cast<std::size_t>(s)] = &it->second;
+      slot_keys[i * kSlots + static_cast<std::size_t>(s)] = &it->first;
     }
   }
   if (auto r = LoadWindows(p, &missing_keys, &missing); !r) {
@@ -719,12 +717,10 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
       we.tag = s == kIpV && e.signal == Signal::kPlatformBlock ? e.dnsbl : std::string_view();
       const WindowSpec& spec = specs_[s];
       if (entry->touched_seq != b.seq) {
-        BuildWindowKey(&key, partition, s, e);
-        TouchWindow(&b, &p->windows.find(key)->first, entry);
+        TouchWindow(&b, slot_keys[i * kSlots + static_cast<std::size_t>(s)], entry);
       }
       entry->dirty_seq = b.seq;
       AddEvent(&entry->value, spec, we);
-      AddEvent(&entry->delta, spec, we);
     }
     if (auto r = Policy(&b, e, w); !r) return std::unexpected(r.error());
     ++result.stats.applied;
@@ -890,26 +886,20 @@ void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
   b->dedupe.erase(std::unique(b->dedupe.begin(), b->dedupe.end()), b->dedupe.end());
   r->changelog.reserve(b->windows.size() + b->decisions.size() + b->expiry.size() +
                        b->dedupe.size() + 1);
-  std::string v;
+  // Windows: the full current value, encoded once, is both the RocksDB value (Put) and the
+  // changelog value; an empty value (erased) is a Delete and a tombstone.
   for (auto& [key, e] : b->windows) {
     ChangelogRecord rec;
     rec.key.reserve(key->size() + 1);
     rec.key.push_back(kClWindows);
     rec.key.append(*key);
-    if (e->erased) {
-      pw->batch.Delete(cf(kWindows), *key).PermitUncheckedError();
-    }
-    if (!e->delta.Empty()) {
-      v.clear();
-      EncodeWindow(e->delta, &v);
-      pw->batch.Merge(cf(kWindows), *key, v).PermitUncheckedError();
-      e->delta = Window();
-    }
     if (e->value.Empty()) {
+      pw->batch.Delete(cf(kWindows), *key).PermitUncheckedError();
       rec.value = std::nullopt;
     } else {
       rec.value.emplace();
       EncodeWindow(e->value, &*rec.value);
+      pw->batch.Put(cf(kWindows), *key, *rec.value).PermitUncheckedError();
     }
     r->changelog.push_back(std::move(rec));
   }
@@ -1250,7 +1240,6 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
       auto [it, ins] = p->windows.try_emplace(k);
       TouchWindow(&b, &it->first, &it->second);
       it->second.value = Window();
-      it->second.erased = true;
     }
     for (auto& [k, d] : dks) {
       Decision lift;
