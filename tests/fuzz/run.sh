@@ -1,0 +1,75 @@
+#!/usr/bin/env bash
+# Builds the `fuzz` preset (clang-16, libFuzzer + ASan + UBSan) and runs every fuzz target for
+# N seconds (default 20: the CI smoke run) on a copy of its seed corpus; fails on the first
+# crash, sanitizer report, leak, timeout or OOM, and prints the exec count of every target.
+#
+#   bash tests/fuzz/run.sh [seconds_per_target=20] [target ...]
+#
+# Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_WORK (where the working corpora,
+# logs and crash files go; default build/fuzz/work), FUZZ_SKIP_BUILD=1 (use the built binaries).
+# A crash leaves crash-<sha1> in $FUZZ_WORK/<target>/; copy it to tests/fuzz/regressions/<target>/
+# once fixed (see README.md). Needs Debian packages clang-16 and libclang-rt-16-dev.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SECONDS_PER_TARGET=${1:-20}
+shift || true
+JOBS=${FUZZ_JOBS:-2}
+WORK=${FUZZ_WORK:-build/fuzz/work}
+BIN=build/fuzz/tests/fuzz
+
+if [[ -z "${FUZZ_SKIP_BUILD:-}" ]]; then
+  if ! command -v clang++-16 >/dev/null; then
+    echo "run.sh: clang++-16 not found (apt-get install clang-16 libclang-rt-16-dev)" >&2
+    exit 2
+  fi
+  [[ -f build/fuzz/CMakeCache.txt ]] || cmake --preset fuzz >/dev/null
+  cmake --build build/fuzz -j"$JOBS" --target fuzz_all
+fi
+
+ALL=(decode_auto decode_canonical decode_kumomta decode_powermta decode_postfix decode_postal
+     decode_ses decode_sendgrid decode_mailgun decode_postmark decode_sparkpost
+     classify config_toml config_env observe admin)
+if [[ $# -gt 0 ]]; then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
+
+# -max_len: near each entry point's own limit where a fuzzer can still move (the decoders take
+# 4 MiB, the classifier scans 64 KiB; larger inputs only slow the mutator down: the 4 MiB path
+# is covered by the unit tests and redos_bench).
+max_len() {
+  case "$1" in
+    classify) echo 70000 ;;
+    decode_*) echo 65536 ;;
+    config_*) echo 16384 ;;
+    *) echo 65536 ;;
+  esac
+}
+
+export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+export BOUNCESTREAM_RULES=${BOUNCESTREAM_RULES:-$PWD/classify/rules}
+
+status=0
+printf '%-18s %12s %9s %8s %6s  %s\n' target execs exec/s cov corpus result
+for t in "${TARGETS[@]}"; do
+  dir="$WORK/$t"
+  mkdir -p "$dir/corpus"
+  cp -n tests/fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null || true
+  log="$dir/fuzz.log"
+  set +e
+  "$BIN/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -max_len="$(max_len "$t")" \
+      -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
+      "$dir/corpus" >"$log" 2>&1
+  rc=$?
+  set -e
+  execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  rate=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
+  corp=$(ls "$dir/corpus" | wc -l)
+  if [[ $rc -eq 0 ]]; then
+    result=ok
+  else
+    result="FAILED (exit $rc; $log; $(ls "$dir" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -3 | tr '\n' ' '))"
+    status=1
+  fi
+  printf '%-18s %12s %9s %8s %6s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$corp" "$result"
+done
+exit $status
