@@ -2,9 +2,7 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
-#include <rocksdb/memtablerep.h>
 #include <rocksdb/perf_level.h>
-#include <rocksdb/slice_transform.h>
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
@@ -45,15 +43,6 @@ struct PendingWrite {
 
 namespace internal {
 namespace {
-
-// The whole key as the "prefix": lets the dedupe family (point reads and writes only, never
-// iterated) use a hash-bucketed memtable instead of one big skiplist.
-class WholeKeyTransform final : public rocksdb::SliceTransform {
- public:
-  const char* Name() const override { return "bouncestream.whole_key"; }
-  rocksdb::Slice Transform(const rocksdb::Slice& key) const override { return key; }
-  bool InDomain(const rocksdb::Slice&) const override { return true; }
-};
 
 constexpr std::int64_t kNoExpiry = std::numeric_limits<std::int64_t>::max();
 constexpr std::size_t kExampleCap = 512;
@@ -289,7 +278,6 @@ std::expected<void, std::string> EngineImpl::Init() {
   dbo.create_if_missing = true;
   dbo.create_missing_column_families = true;
   dbo.max_background_jobs = 2;
-  dbo.allow_concurrent_memtable_write = false;  // one writer (mu_); required by the hash memtable
   statistics_ = rocksdb::CreateDBStatistics();
   statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   dbo.statistics = statistics_;
@@ -317,10 +305,6 @@ std::expected<void, std::string> EngineImpl::Init() {
   rocksdb::ColumnFamilyOptions dedupe = base(32u << 20);
   dedupe.compaction_filter_factory =
       NewDedupeFilterFactory(opt_.dedupe_horizon_ms, opt_.clock, wm_table_);
-  // One entry per event id: inserting into a hash-bucketed memtable costs O(1) where the
-  // skiplist recomputes its splice over ~19 levels; the family is only read by key.
-  dedupe.prefix_extractor = std::make_shared<WholeKeyTransform>();
-  dedupe.memtable_factory.reset(rocksdb::NewHashLinkListRepFactory(1u << 19));
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
       {rocksdb::kDefaultColumnFamilyName, base(4u << 20)},
       {"windows", windows},
