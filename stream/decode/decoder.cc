@@ -175,9 +175,13 @@ simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out)
 
 namespace {
 
-std::int64_t FromUnixNumber(double v) {
+bool FromUnixNumber(double v, std::int64_t* ms) {
   // Seconds until the year 5138; anything larger is taken as milliseconds.
-  return v < 1e11 ? static_cast<std::int64_t>(v * 1000.0) : static_cast<std::int64_t>(v);
+  const double m = v < 1e11 ? v * 1000.0 : v;
+  // NaN, infinities and values outside int64 are refused (the cast would be undefined).
+  if (!(m > -9.2e18 && m < 9.2e18)) return false;
+  *ms = static_cast<std::int64_t>(m);
+  return true;
 }
 
 }  // namespace
@@ -199,10 +203,7 @@ bool ParseTimeText(std::string_view s, std::int64_t* ms) {
   {
     double v;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-    if (ec == std::errc{} && p == s.data() + s.size()) {
-      *ms = FromUnixNumber(v);
-      return true;
-    }
+    if (ec == std::errc{} && p == s.data() + s.size()) return FromUnixNumber(v, ms);
   }
   int y, mo, d, h = 0, mi = 0, sec = 0;
   if (!FixedDigits(s, 0, 4, &y) || s.size() < 10 || s[4] != '-' || !FixedDigits(s, 5, 2, &mo) ||
@@ -264,8 +265,7 @@ bool ReadTime(simdjson::ondemand::value value, std::int64_t* ms) {
   if (type == simdjson::ondemand::json_type::number) {
     double v;
     if (value.get_double().get(v)) return false;
-    *ms = FromUnixNumber(v);
-    return true;
+    return FromUnixNumber(v, ms);
   }
   if (type == simdjson::ondemand::json_type::string) {
     std::string_view s;

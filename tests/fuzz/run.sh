@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the `fuzz` preset (clang-16, libFuzzer + ASan + UBSan) and runs every fuzz target for
-# N seconds (default 20: the CI smoke run) on a copy of its seed corpus; fails on the first
-# crash, sanitizer report, leak, timeout or OOM, and prints the exec count of every target.
+# N seconds (default 20: the CI smoke run) on a copy of its seed corpus; a target stops at its
+# first crash, sanitizer report, leak, timeout or OOM; every target runs, the script exits 1 if
+# any failed, and prints the exec count of every target.
 #
 #   bash tests/fuzz/run.sh [seconds_per_target=20] [target ...]
 #
@@ -45,6 +46,7 @@ max_len() {
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=1:detect_leaks=1:allocator_may_return_null=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_stacktrace=1}
+export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer || true)}
 export BOUNCESTREAM_RULES=${BOUNCESTREAM_RULES:-$PWD/classify/rules}
 
 status=0
@@ -60,8 +62,8 @@ for t in "${TARGETS[@]}"; do
       "$dir/corpus" >"$log" 2>&1
   rc=$?
   set -e
-  execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
-  rate=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || true)
+  execs=$(grep -a -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  rate=$(grep -a -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
   cov=$(grep -a -o 'cov: [0-9]*' "$log" | tail -1 | grep -o '[0-9]*' || true)
   corp=$(ls "$dir/corpus" | wc -l)
   if [[ $rc -eq 0 ]]; then
