@@ -259,16 +259,21 @@ metrics::AdminResponse Processor::Impl::Execute(const AdminCommand& cmd, std::st
   // Same contract as a batch: publish, wait for the acknowledgements, then write the state.
   state_flight = InFlight{};
   for (const auto& r : results) {
-    PublishResult(r, &state_flight);
+    PublishResult(r, &state_flight, PublishPhase::kBody);
     audit.decisions += static_cast<std::int64_t>(r.decisions.size());
     audit.partitions.push_back(r.partition);
   }
+  bool acked = AwaitFlight(state_flight);
+  for (const auto& r : results) {
+    if (acked) PublishResult(r, &state_flight, PublishPhase::kMarker);
+  }
   const std::string audit_json = EncodeAuditRecord(audit);
-  ProduceOut({config.topics.audit.c_str(), RD_KAFKA_PARTITION_UA, cmd.request_id, audit_json,
-              false, nullptr, &state_flight},
-             &state_flight);
-  rd_kafka_flush(producer, config.shutdown_timeout_ms);
-  if (state_flight.pending != 0 || state_flight.failed) {
+  if (acked) {
+    ProduceOut({config.topics.audit.c_str(), RD_KAFKA_PARTITION_UA, cmd.request_id, audit_json,
+                false, nullptr, &state_flight},
+               &state_flight);
+  }
+  if (!acked || !AwaitFlight(state_flight)) {
     fatal = true;
     fatal_reason = "admin command outputs not acknowledged; state not written";
     return {503, "{\"error\":\"outputs not acknowledged\"}"};

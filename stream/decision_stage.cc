@@ -274,30 +274,36 @@ std::expected<void, std::string> Processor::Impl::Restore(std::int32_t partition
   return {};
 }
 
-bool Processor::Impl::PublishResult(const state::BatchResult& r, InFlight* flight) {
+// Phase kBody: the decision records and every changelog record but the batch's commit marker;
+// phase kMarker: the marker alone. The marker is produced only after everything of the body is
+// acknowledged: a restore applies a batch only when its marker is there, so a batch whose
+// decisions were lost in a crash is never taken as done by the instance that restores it.
+bool Processor::Impl::PublishResult(const state::BatchResult& r, InFlight* flight,
+                                    PublishPhase phase) {
   bool ok = true;
-  for (const state::Decision& d : r.decisions) {
-    value.clear();
-    state::EncodeJson(d, &value);
-    const std::string* topic = &config.topics.suppressions;
-    switch (state::StreamOf(d)) {
-      case state::Stream::kSuppressions: topic = &config.topics.suppressions; break;
-      case state::Stream::kBlocks: topic = &config.topics.blocks; break;
-      case state::Stream::kAlerts: topic = &config.topics.alerts; break;
+  if (phase == PublishPhase::kBody) {
+    for (const state::Decision& d : r.decisions) {
+      value.clear();
+      state::EncodeJson(d, &value);
+      const std::string& topic = DecisionTopic(config.topics, d);
+      const std::string key = state::RecordKey(d);
+      // An erased recipient leaves a tombstone: compacted topics then forget the address.
+      const bool tombstone = PublishesTombstone(d);
+      counts->Decision(state::ToString(d.kind), state::ToString(d.scope), d.party);
+      board.AddDecision({d.decided_at_ms, std::string(state::ToString(d.kind)),
+                         std::string(state::ToString(d.scope)), d.reason, d.party, d.vendor,
+                         Subject(d)});
+      ok &= ProduceOut({topic.c_str(), RD_KAFKA_PARTITION_UA, key, value, tombstone, nullptr,
+                        flight},
+                       flight);
+      ++counters.decisions_out;
     }
-    const std::string key = state::RecordKey(d);
-    // An erased recipient leaves a tombstone: compacted topics then forget the address.
-    const bool tombstone = d.origin == "erase" && state::StreamOf(d) == state::Stream::kSuppressions;
-    counts->Decision(state::ToString(d.kind), state::ToString(d.scope), d.party);
-    board.AddDecision({d.decided_at_ms, std::string(state::ToString(d.kind)),
-                       std::string(state::ToString(d.scope)), d.reason, d.party, d.vendor,
-                       Subject(d)});
-    ok &= ProduceOut({topic->c_str(), RD_KAFKA_PARTITION_UA, key, value, tombstone, nullptr,
-                      flight},
-                     flight);
-    ++counters.decisions_out;
   }
-  for (const state::ChangelogRecord& c : r.changelog) {
+  const std::size_t n = r.changelog.size();
+  const std::size_t from = phase == PublishPhase::kBody ? 0 : (n == 0 ? 0 : n - 1);
+  const std::size_t to = phase == PublishPhase::kBody ? (n == 0 ? 0 : n - 1) : n;
+  for (std::size_t i = from; i < to; ++i) {
+    const state::ChangelogRecord& c = r.changelog[i];
     rd_kafka_headers_t* h = rd_kafka_headers_new(1);
     rd_kafka_header_add(h, kBatchHeader, -1, r.batch_id.data(),
                         static_cast<ssize_t>(r.batch_id.size()));
@@ -307,6 +313,15 @@ bool Processor::Impl::PublishResult(const state::BatchResult& r, InFlight* fligh
                      flight);
   }
   return ok;
+}
+
+// Waits until every output counted in `flight` is acknowledged or one has failed for good.
+// librdkafka settles each record within message.timeout.ms (it retries while the brokers are
+// away), so this does not give up on a slow or absent broker; it only stops waiting for a
+// permanent failure. Returns true when everything was acknowledged.
+bool Processor::Impl::AwaitFlight(const InFlight& flight) {
+  while (flight.pending > 0 && !flight.failed) rd_kafka_flush(producer, 500);
+  return flight.pending == 0 && !flight.failed;
 }
 
 void Processor::Impl::ProcessStateBatch() {
@@ -367,7 +382,7 @@ void Processor::Impl::ProcessStateBatch() {
     counters.late_events += r->stats.late;
     metrics->AddDuplicateEvents(static_cast<std::uint64_t>(r->stats.duplicates));
     metrics->AddLateEvents(static_cast<std::uint64_t>(r->stats.late));
-    if (!PublishResult(*r, &state_flight)) {
+    if (!PublishResult(*r, &state_flight, PublishPhase::kBody)) {
       fatal = true;
       fatal_reason = "decision outputs could not be produced";
       return;
@@ -375,9 +390,19 @@ void Processor::Impl::ProcessStateBatch() {
     results.push_back(std::move(*r));
   }
   // Every decision and changelog record must be acknowledged before the state (with its offset)
-  // is written: a crash before this point re-runs the batch and produces the same records.
-  rd_kafka_flush(producer, config.shutdown_timeout_ms);
-  if (state_flight.pending != 0 || state_flight.failed) {
+  // is written: a crash before this point re-runs the batch and produces the same records. The
+  // commit markers go last, once the rest is acknowledged.
+  bool acked = AwaitFlight(state_flight);
+  for (const state::BatchResult& r : results) {
+    if (!acked) break;
+    if (!PublishResult(r, &state_flight, PublishPhase::kMarker)) {
+      fatal = true;
+      fatal_reason = "decision outputs could not be produced";
+      return;
+    }
+  }
+  acked = acked && AwaitFlight(state_flight);
+  if (!acked) {
     fatal = true;
     fatal_reason = "decision outputs not acknowledged; state not written";
     Log(LogLevel::kError, "decision outputs not acknowledged; stopping without writing the state",

@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <map>
@@ -113,6 +114,12 @@ std::expected<rd_kafka_conf_t*, std::string> MakeConf(
 std::expected<void, std::string> Processor::Impl::Connect() {
   char err[512];
   KafkaProperties pprops = ProducerProperties(config);
+  for (const auto& [k, v] : pprops) {
+    if (k == "message.max.bytes") {
+      const long long max = std::atoll(v.c_str());
+      if (max > 0) dlq_max_payload = static_cast<std::size_t>(std::max(1024LL, max - 65536));
+    }
+  }
   // Keyed records go where Kafka's Java clients put them (murmur2), so that tools (and
   // `bouncestream state import`) can compute the classified partition of a recipient domain.
   pprops.emplace_back("partitioner", "murmur2_random");
@@ -271,8 +278,21 @@ void Processor::Impl::DeadLetter(const rd_kafka_message_t* m, InFlight* inflight
                        {"topic", std::string_view(topic)},
                        {"partition", std::int64_t{m->partition}},
                        {"offset", std::int64_t{m->offset}}});
-  const std::string_view payload(static_cast<const char*>(m->payload), m->len);
+  std::string_view payload(static_cast<const char*>(m->payload), m->len);
   const std::string_view key(static_cast<const char*>(m->key), m->key_len);
+  // A record larger than the producer may send (message.max.bytes) would fail for good and stop
+  // the partition: its dead letter carries the first bytes and the original size instead.
+  if (payload.size() > dlq_max_payload) {
+    const std::string size = std::to_string(payload.size());
+    rd_kafka_header_add(h, "bouncestream.truncated", -1, size.data(),
+                        static_cast<ssize_t>(size.size()));
+    payload = payload.substr(0, dlq_max_payload);
+  }
+  if (m->payload == nullptr) {  // a null value stays null
+    ProduceOut({config.topics.dlq.c_str(), RD_KAFKA_PARTITION_UA, key, {}, true, h, inflight},
+               inflight);
+    return;
+  }
   Produce(config.topics.dlq, key, payload, inflight, h);
 }
 

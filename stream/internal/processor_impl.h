@@ -82,6 +82,9 @@ struct Processor::Impl {
   std::map<std::string, InputFormat, std::less<>> formats;  // input topic -> format
   std::vector<classify::BounceEvent> events;
   std::string value;
+  // Dead letters larger than this are cut (header bouncestream.truncated = original size):
+  // librdkafka's default message.max.bytes is 1,000,000; headers and framing need room.
+  std::size_t dlq_max_payload = 1'000'000 - 65'536;
   bool fatal = false;
   std::string fatal_reason;
 
@@ -129,7 +132,9 @@ struct Processor::Impl {
   void StoreStateStartOffsets();
   std::expected<void, std::string> Restore(std::int32_t partition);
   void ProcessStateBatch();
-  bool PublishResult(const state::BatchResult& r, InFlight* flight);
+  enum class PublishPhase { kBody, kMarker };
+  bool PublishResult(const state::BatchResult& r, InFlight* flight, PublishPhase phase);
+  bool AwaitFlight(const InFlight& flight);
   std::expected<void, std::string> CheckStateTopics();
   std::int32_t classified_partitions = 0;
 
