@@ -34,7 +34,7 @@ void DocCode::Assign(std::initializer_list<std::string_view> parts) {
   std::size_t n = 0;
   for (std::string_view part : parts) {
     const std::size_t take = std::min(part.size(), kCapacity - n);
-    std::memcpy(buf_.data() + n, part.data(), take);
+    if (take > 0) std::memcpy(buf_.data() + n, part.data(), take);  // data() may be null
     n += take;
   }
   len_ = static_cast<std::uint8_t>(n);

@@ -457,6 +457,45 @@ std::expected<std::string, std::string> ReadSecretFile(const std::string& path) 
   return data;
 }
 
+// toml++ 3.3.0 (Debian 12) reaches __builtin_unreachable (undefined behaviour) when it tests a
+// non-ASCII character for whitespace: at the start of a line, between tokens, or after a
+// line-ending backslash in a """ string (found by tests/fuzz config_toml). Outside strings
+// and comments such a character is a TOML syntax error anyway, so it is refused here, before
+// the parser sees it. Returns the 1-based line of the first offending byte, or 0.
+std::size_t NonAsciiOutsideStrings(std::string_view t) {
+  std::size_t line = 1;
+  for (std::size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '\n') {
+      ++line;
+    } else if (c == '#') {
+      while (i + 1 < t.size() && t[i + 1] != '\n') ++i;
+    } else if (c == '"' || c == '\'') {
+      const bool multi = t.substr(i, 3) == std::string_view(c == '"' ? "\"\"\"" : "\'\'\'");
+      const std::string_view close = multi ? t.substr(i, 3) : t.substr(i, 1);
+      i += close.size();
+      for (; i < t.size() && t.substr(i, close.size()) != close; ++i) {
+        if (t[i] == '\n') ++line;
+        if (c == '"' && t[i] == '\\' && i + 1 < t.size()) {
+          std::size_t j = i + 1;
+          while (j < t.size() && (t[j] == ' ' || t[j] == '\t' || t[j] == '\r' || t[j] == '\n')) {
+            if (t[j] == '\n') ++line;
+            ++j;
+          }
+          if (multi && j > i + 1 && j < t.size() && static_cast<unsigned char>(t[j]) >= 0x80) {
+            return line;
+          }
+          i = j > i + 1 ? j - 1 : i + 1;
+        }
+      }
+      i += close.size() - 1;
+    } else if (static_cast<unsigned char>(c) >= 0x80) {
+      return line;
+    }
+  }
+  return 0;
+}
+
 std::expected<std::string, std::string> ReadConfigFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return std::unexpected("cannot read config file: " + std::string(std::strerror(errno)));
@@ -1106,6 +1145,11 @@ void Loader::LoadFile(const std::string& path) {
   auto text = ReadConfigFile(path);
   if (!text) {
     Error(path, text.error());
+    return;
+  }
+  if (const std::size_t bad = NonAsciiOutsideStrings(*text)) {
+    Error(path + ":" + std::to_string(bad),
+          "TOML syntax: a non-ASCII character outside a string or comment");
     return;
   }
   toml::parse_result parsed = toml::parse(*text, path);

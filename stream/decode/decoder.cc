@@ -152,6 +152,7 @@ simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out)
     double d;
     if (value.get_int64().get(*out) == simdjson::SUCCESS) return simdjson::SUCCESS;
     if (auto err = value.get_double().get(d)) return err;
+    if (!(d > -9.2e18 && d < 9.2e18)) return simdjson::NUMBER_OUT_OF_RANGE;  // cast would be UB
     *out = static_cast<std::int64_t>(d);
     return simdjson::SUCCESS;
   }

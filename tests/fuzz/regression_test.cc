@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -70,12 +71,19 @@ std::size_t Replay(const char* subdir) {
   std::size_t replayed = 0;
   const fs::path root = fs::path(BOUNCESTREAM_SOURCE_DIR) / "tests/fuzz" / subdir;
   for (const Target& t : Targets()) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::size_t files = 0;
     for (const fs::path& file : Inputs(root / t.name)) {
+      ++files;
       SCOPED_TRACE(file.string());
       const std::string bytes = ReadAll(file);
       t.body(reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size());
       ++replayed;
     }
+    const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+        std::chrono::steady_clock::now() - t0);
+    if (files > 0) std::printf("  %-18s %4zu files %6lld ms\n", t.name, files,
+                               static_cast<long long>(ms.count()));
   }
   return replayed;
 }
