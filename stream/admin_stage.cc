@@ -43,31 +43,13 @@ std::expected<void, std::string> Processor::Impl::StartAdmin() {
   if (engine == nullptr) return {};
   // The admin topic is read by every instance from its end at start (no group): a command is
   // meant for the instances running when it is issued.
-  KafkaProperties props = ConsumerProperties(config);
-  for (auto& kv : props) {
-    if (kv.first == "group.id") kv.second = config.group + "-admin";
-  }
-  props.emplace_back("enable.auto.commit", "false");
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  char err[512];
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      rd_kafka_conf_destroy(conf);
-      return std::unexpected("admin consumer property '" + k + "': " + err);
-    }
-  }
-  admin_consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-  if (admin_consumer == nullptr) return std::unexpected(std::string("admin consumer: ") + err);
-  rd_kafka_topic_t* t = rd_kafka_topic_new(admin_consumer, config.topics.admin.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  int partitions = 0;
-  if (rd_kafka_metadata(admin_consumer, 0, t, &md, 10000) == RD_KAFKA_RESP_ERR_NO_ERROR) {
-    if (md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR) {
-      partitions = md->topics[0].partition_cnt;
-    }
-    rd_kafka_metadata_destroy(md);
-  }
-  rd_kafka_topic_destroy(t);
+  std::string error;
+  admin_consumer = NewSideConsumer(
+      config, "admin consumer",
+      {{"group.id", config.group + "-admin"}, {"enable.auto.commit", "false"}}, &error);
+  if (admin_consumer == nullptr) return std::unexpected(error);
+  const auto count = PartitionCount(admin_consumer, config.topics.admin);
+  const int partitions = count ? *count : 0;
   if (partitions == 0) {
     Log(LogLevel::kWarn, "admin topic not found; admin commands over Kafka are off",
         {{"topic", std::string_view(config.topics.admin)}});

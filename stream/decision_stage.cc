@@ -10,6 +10,7 @@
 // deterministic decision ids.
 #include <librdkafka/rdkafka.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -32,6 +33,8 @@ std::int64_t NowMs() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
+
+}  // namespace
 
 // Partition count of `topic` as the cluster reports it; 0 when it does not exist.
 std::expected<int, std::string> PartitionCount(rd_kafka_t* rk, const std::string& topic) {
@@ -67,7 +70,30 @@ std::string Subject(const state::Decision& d) {
   return {};
 }
 
-}  // namespace
+rd_kafka_t* NewSideConsumer(const Config& config, std::string_view role,
+                            const KafkaProperties& overrides, std::string* error) {
+  KafkaProperties props = ConsumerProperties(config);
+  for (const auto& [k, v] : overrides) {
+    auto it = std::find_if(props.begin(), props.end(), [&](const auto& kv) { return kv.first == k; });
+    if (it != props.end()) {
+      it->second = v;
+    } else {
+      props.emplace_back(k, v);
+    }
+  }
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  char err[512];
+  for (const auto& [k, v] : props) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      rd_kafka_conf_destroy(conf);
+      *error = std::string(role) + " property '" + k + "': " + err;
+      return nullptr;
+    }
+  }
+  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
+  if (rk == nullptr) *error = std::string(role) + ": " + err;
+  return rk;
+}
 
 std::expected<void, std::string> Processor::Impl::OpenState() {
   state::EngineOptions o;
@@ -163,29 +189,13 @@ void Processor::Impl::RevokeState(rd_kafka_topic_partition_list_t* parts) {
 
 std::expected<void, std::string> Processor::Impl::Restore(std::int32_t partition) {
   if (restore_consumer == nullptr) {
-    KafkaProperties props = ConsumerProperties(config);
-    auto set = [&](std::string_view k, std::string v) {
-      for (auto& kv : props) {
-        if (kv.first == k) {
-          kv.second = std::move(v);
-          return;
-        }
-      }
-      props.emplace_back(std::string(k), std::move(v));
-    };
-    set("group.id", config.group + "-restore");  // assign() only: never joins or commits
-    set("enable.auto.commit", "false");
-    set("enable.partition.eof", "true");
-    rd_kafka_conf_t* conf = rd_kafka_conf_new();
-    char err[512];
-    for (const auto& [k, v] : props) {
-      if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-        rd_kafka_conf_destroy(conf);
-        return std::unexpected("restore consumer property '" + k + "': " + err);
-      }
-    }
-    restore_consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, err, sizeof err);
-    if (restore_consumer == nullptr) return std::unexpected(std::string("restore consumer: ") + err);
+    std::string error;
+    restore_consumer = NewSideConsumer(config, "restore consumer",
+                                       {{"group.id", config.group + "-restore"},  // assign() only
+                                        {"enable.auto.commit", "false"},
+                                        {"enable.partition.eof", "true"}},
+                                       &error);
+    if (restore_consumer == nullptr) return std::unexpected(error);
   }
   std::int64_t low = -1, high = -1;
   if (auto e = rd_kafka_query_watermark_offsets(restore_consumer, changelog_topic.c_str(),

@@ -60,6 +60,13 @@ struct ResetError {
 };
 
 // A partition of the classified topic owned by the decision stage.
+// Partition count of `topic` as the cluster reports it; 0 when it does not exist.
+std::expected<int, std::string> PartitionCount(rd_kafka_t* rk, const std::string& topic);
+// A consumer beside the group member (changelog restore, admin topic): the processor's consumer
+// properties with `overrides` set; used with assign() only. nullptr and `error` on failure.
+rd_kafka_t* NewSideConsumer(const Config& config, std::string_view role,
+                            const KafkaProperties& overrides, std::string* error);
+
 // An admin request from the HTTP endpoints, executed on the processor's thread.
 struct PendingAdmin {
   AdminCommand command;
