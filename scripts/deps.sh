@@ -11,6 +11,9 @@ PACKAGES=(
   # tests: output-record schemas (python3-jsonschema), the status page in a real browser
   # (chromium), the subscriber example and docs (python3-confluent-kafka, kcat)
   python3 python3-jsonschema python3-confluent-kafka kcat chromium
+  # the fuzz smoke (preset `fuzz`): clang 16 with libFuzzer and the sanitizer runtimes
+  # (clang-14, Debian's default, cannot compile the project: tests/fuzz/README.md)
+  clang-16 libclang-rt-16-dev llvm-16
 )
 
 missing=()

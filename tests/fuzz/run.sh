@@ -7,7 +7,10 @@
 #   bash tests/fuzz/run.sh [seconds_per_target=20] [target ...]
 #
 # Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_WORK (where the working corpora,
-# logs and crash files go; default build/fuzz/work), FUZZ_SKIP_BUILD=1 (use the built binaries).
+# logs and crash files go; default build/fuzz/work), FUZZ_SKIP_BUILD=1 (use the built binaries),
+# FUZZ_BUILD_DIR (the build directory of the `fuzz` preset, default build/fuzz).
+# scripts/test.sh runs the CI smoke: `FUZZ_WORK=build/fuzz/smoke run.sh 4` on a fresh copy of the
+# seed corpora.
 # A crash leaves crash-<sha1> in $FUZZ_WORK/<target>/; copy it to tests/fuzz/regressions/<target>/
 # once fixed (see README.md). Needs Debian packages clang-16 and libclang-rt-16-dev.
 set -euo pipefail
@@ -16,15 +19,16 @@ SECONDS_PER_TARGET=${1:-20}
 shift || true
 JOBS=${FUZZ_JOBS:-2}
 WORK=${FUZZ_WORK:-build/fuzz/work}
-BIN=build/fuzz/tests/fuzz
+BUILD=${FUZZ_BUILD_DIR:-build/fuzz}
+BIN=$BUILD/tests/fuzz
 
 if [[ -z "${FUZZ_SKIP_BUILD:-}" ]]; then
   if ! command -v clang++-16 >/dev/null; then
     echo "run.sh: clang++-16 not found (apt-get install clang-16 libclang-rt-16-dev)" >&2
     exit 2
   fi
-  [[ -f build/fuzz/CMakeCache.txt ]] || cmake --preset fuzz >/dev/null
-  cmake --build build/fuzz -j"$JOBS" --target fuzz_all
+  [[ -f $BUILD/CMakeCache.txt ]] || cmake --preset fuzz -B "$BUILD" >/dev/null
+  cmake --build "$BUILD" -j"$JOBS" --target fuzz_all
 fi
 
 ALL=(decode_auto decode_canonical decode_kumomta decode_powermta decode_postfix decode_postal
