@@ -143,6 +143,31 @@ CodeKey MakeCodeKey(int code, std::string_view status, EventType type) {
   return key;
 }
 
+// A reporting MTA may open the text with its own status and quote the remote server's reply
+// after it ("5.1.0 - Unknown address error 550-'5.7.1 <a@example.org>... Access denied'"). The
+// status that follows a reply code is the remote server's own and says more: prefer it.
+std::string_view QuotedRemoteStatus(std::string_view text, std::string_view leading) {
+  std::size_t p = 0;
+  while (p < text.size() && text[p] == ' ') ++p;
+  if (leading.empty() || text.substr(p, leading.size()) != leading) return leading;
+  const std::string_view rest = text.substr(p + leading.size());
+  auto digit = [](char ch) { return ch >= '0' && ch <= '9'; };
+  for (std::size_t q = 0; q + 5 < rest.size(); ++q) {
+    const char c = rest[q];
+    if (!(c == '4' || c == '5') || !digit(rest[q + 1]) || !digit(rest[q + 2])) continue;
+    if (q > 0 && (digit(rest[q - 1]) || rest[q - 1] == '.')) continue;
+    if (rest[q + 3] != ' ' && rest[q + 3] != '-') continue;
+    std::size_t r = q + 4;
+    if (rest[r] == '\'' || rest[r] == '"') ++r;
+    const std::string_view after = rest.substr(r);
+    const std::string_view code = internal::FindEnhancedCode(after);
+    if (!code.empty() && code.data() == after.data() && !internal::IsGenericEnhancedCode(code)) {
+      return code;
+    }
+  }
+  return leading;
+}
+
 bool AnyPrefix(const std::vector<std::string>& prefixes, std::string_view value) {
   for (const auto& p : prefixes) {
     if (value.starts_with(p)) return true;
@@ -159,7 +184,9 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
   std::string_view status = internal::LeadingEnhancedCode(event.enhanced_code);
   if (status.empty() || internal::IsGenericEnhancedCode(status)) {
     // x.0.0 says nothing: prefer a specific code from the text, as the remote server sent it.
-    if (const auto from_text = ExtractEnhancedCode(text); !from_text.empty()) status = from_text;
+    if (const auto from_text = ExtractEnhancedCode(text); !from_text.empty()) {
+      status = QuotedRemoteStatus(text, from_text);
+    }
   }
   out.enhanced_code = status;
   const CodeKey code_key = MakeCodeKey(out.smtp_code, status, event.type);
@@ -231,8 +258,10 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
     }
     if (!r.dnsbl.empty()) out.dnsbl = r.dnsbl;
     // A temporary failure never proves an address dead unless the rule says so explicitly.
-    out.hard = r.hard.value_or(DefaultHard(r.reason, permanent) &&
-                               !(code_key.len > 0 && code_key.buf[0] == '4'));
+    // A notice with no code at all (no MX, a null MX) is as final as a 5xx: only a 4xx or a
+    // deferral keeps notaccept soft.
+    const bool temporary = code_key.len > 0 && code_key.buf[0] == '4';
+    out.hard = r.hard.value_or(DefaultHard(r.reason, permanent || code_key.len == 0) && !temporary);
   } else {
     const bool temporary = code_key.len > 0 && code_key.buf[0] == '4';
     out.reason = text.empty() ? Reason::kUndefined : Reason::kOnHold;
