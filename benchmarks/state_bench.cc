@@ -2,20 +2,36 @@
 // ../shared/perf-probe's probe_rocksdb merge_agg (3 window-counter updates per event).
 //
 //   state_bench [bounces.ndjson] [max_events=400000] [reps=5] [batch=1000] [stages=windows,decisions]
+//               [commit=batch]
 //
 // Input: the probe's gen_bounces records ($BOUNCESTREAM_BENCH_DIR/bounces.ndjson or
 // /tmp/perf-probe/bounces.ndjson; synthesised when neither exists), turned into Observations
 // outside the timing: tenant = the sender's domain, sending_ip = ip_pool, vendor from the
 // recipient domain, signal from the SMTP codes and the reply text.
-// Stages (each: fresh state dir under $TMPDIR, WAL on, sync=false, Apply+Commit per batch):
+// Stages (each: fresh state dir under $TMPDIR, WAL on, sync=false, Apply per `batch` events,
+// a checkpoint (Apply with checkpoint=true, then Commit) every `commit` events, a multiple of
+// `batch`; the Applies between checkpoints have checkpoint=false):
 //   windows    every event counted only (Transient/Other): 5 window keys per event (4 when the
 //              pool is empty), dedupe entry, changelog values, offsets; no decision look-ups
 //   decisions  the realistic signals: hard/soft/end-user/admin/platform rules, decision reads,
 //              suppressions and pauses, expiry
-// Before timing, the first 20,000 events are applied in one batch and in batches of 997 into two
-// dirs: the summaries' hashes must be equal (exit 1 otherwise).
+// Before timing, the first 20,000 events are applied in one batch, in batches of 997 and in
+// batches of 997 with a checkpoint every third batch into three dirs: the summaries' hashes
+// must be equal (exit 1 otherwise).
+// Under callgrind, run with --instr-atstart=no: only the timed runs are instrumented
+// (CALLGRIND_START_INSTRUMENTATION in TimedPlay), so the per-event instruction count is
+// Collected / (max_events * reps).
 // Output lines: "ours_<stage> median <events/s> ... runs: ..." (parsed by benchmarks/state.sh).
 #include <time.h>
+
+#if __has_include(<valgrind/callgrind.h>)
+#include <valgrind/callgrind.h>
+#define BS_CG_START() CALLGRIND_START_INSTRUMENTATION
+#define BS_CG_STOP() CALLGRIND_STOP_INSTRUMENTATION
+#else
+#define BS_CG_START() ((void)0)
+#define BS_CG_STOP() ((void)0)
+#endif
 
 #include <algorithm>
 #include <chrono>
@@ -183,8 +199,8 @@ struct RunResult {
 };
 
 // Applies `obs` in batches into a fresh dir; returns timing and the partition's hash.
-RunResult Play(const std::vector<bs::Observation>& obs, std::size_t batch, const std::string& dir,
-               bool timed) {
+RunResult Play(const std::vector<bs::Observation>& obs, std::size_t batch, std::size_t commit,
+               const std::string& dir, bool timed) {
   std::filesystem::remove_all(dir);
   bs::FakeClock clock(1'732'300'000'000);
   bs::EngineOptions o;
@@ -202,8 +218,9 @@ RunResult Play(const std::vector<bs::Observation>& obs, std::size_t batch, const
   for (std::size_t pos = 0; pos < obs.size(); pos += batch) {
     std::size_t n = std::min(batch, obs.size() - pos);
     auto ta = std::chrono::steady_clock::now();
+    const bool checkpoint = (pos + n) % commit == 0 || pos + n == obs.size();
     auto res = (*engine)->Apply(0, std::span(obs).subspan(pos, n),
-                                static_cast<std::int64_t>(pos + n));
+                                static_cast<std::int64_t>(pos + n), checkpoint);
     auto tb = std::chrono::steady_clock::now();
     r.apply_s += std::chrono::duration<double>(tb - ta).count();
     if (!res) {
@@ -229,6 +246,15 @@ RunResult Play(const std::vector<bs::Observation>& obs, std::size_t batch, const
   return r;
 }
 
+// The timed runs only (callgrind: --toggle-collect='*TimedPlay*' counts these and not the checks).
+[[gnu::noinline]] RunResult TimedPlay(const std::vector<bs::Observation>& obs, std::size_t batch,
+                                      std::size_t commit, const std::string& dir) {
+  BS_CG_START();
+  RunResult r = Play(obs, batch, commit, dir, true);
+  BS_CG_STOP();
+  return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -237,6 +263,11 @@ int main(int argc, char** argv) {
   int reps = argc > 3 ? std::atoi(argv[3]) : 5;
   std::size_t batch = argc > 4 ? std::strtoull(argv[4], nullptr, 10) : 1000;
   std::string stages = argc > 5 ? argv[5] : "windows,decisions";
+  std::size_t commit = argc > 6 ? std::strtoull(argv[6], nullptr, 10) : batch;
+  if (batch == 0 || commit == 0 || commit % batch != 0) {
+    std::fprintf(stderr, "commit (%zu) must be a multiple of batch (%zu)\n", commit, batch);
+    return 2;
+  }
   if (path.empty()) {
     const char* d = std::getenv("BOUNCESTREAM_BENCH_DIR");
     for (std::string p : {d != nullptr ? std::string(d) + "/bounces.ndjson" : std::string(),
@@ -248,8 +279,9 @@ int main(int argc, char** argv) {
     }
   }
   std::vector<Record> recs = path.empty() ? Synthesise(max) : Load(path, max);
-  std::printf("state_bench: %zu events from %s, batch %zu, WAL on, sync=false, %d reps\n",
-              recs.size(), path.empty() ? "(synthesised)" : path.c_str(), batch, reps);
+  std::printf("state_bench: %zu events from %s, batch %zu, checkpoint every %zu, WAL on, "
+              "sync=false, %d reps\n",
+              recs.size(), path.empty() ? "(synthesised)" : path.c_str(), batch, commit, reps);
   const std::string dir = TempBase() + "/state_bench." + std::to_string(getpid());
 
   for (std::string stage : {"windows", "decisions"}) {
@@ -259,18 +291,22 @@ int main(int argc, char** argv) {
     std::vector<bs::Observation> prefix(obs.begin(),
                                         obs.begin() + static_cast<std::ptrdiff_t>(
                                                           std::min<std::size_t>(obs.size(), 20'000)));
-    RunResult one = Play(prefix, prefix.size(), dir, false);
-    RunResult cut = Play(prefix, 997, dir, false);
-    if (one.hash.empty() || one.hash != cut.hash || one.decisions != cut.decisions) {
-      std::fprintf(stderr, "check failed for %s: hash %s vs %s, decisions %lld vs %lld\n",
-                   stage.c_str(), one.hash.c_str(), cut.hash.c_str(),
-                   static_cast<long long>(one.decisions), static_cast<long long>(cut.decisions));
+    RunResult one = Play(prefix, prefix.size(), prefix.size(), dir, false);
+    RunResult cut = Play(prefix, 997, 997, dir, false);
+    RunResult deferred = Play(prefix, 997, 3 * 997, dir, false);
+    if (one.hash.empty() || one.hash != cut.hash || one.decisions != cut.decisions ||
+        one.hash != deferred.hash || one.decisions != deferred.decisions) {
+      std::fprintf(stderr,
+                   "check failed for %s: hash %s vs %s vs %s, decisions %lld vs %lld vs %lld\n",
+                   stage.c_str(), one.hash.c_str(), cut.hash.c_str(), deferred.hash.c_str(),
+                   static_cast<long long>(one.decisions), static_cast<long long>(cut.decisions),
+                   static_cast<long long>(deferred.decisions));
       return 1;
     }
     std::vector<double> eps, cpu;
     RunResult last;
     for (int rep = 0; rep < reps; ++rep) {
-      last = Play(obs, batch, dir, true);
+      last = TimedPlay(obs, batch, commit, dir);
       eps.push_back(static_cast<double>(obs.size()) / last.seconds);
       cpu.push_back(last.cpu / static_cast<double>(obs.size()) * 1e6);
     }

@@ -14,7 +14,9 @@
 #include <cstdio>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <unordered_map>
@@ -38,6 +40,7 @@ struct PendingWrite {
   std::int64_t watermark = 0;
   bool has_watermark = false;
   bool committed = false;
+  bool deferred = false;  // Apply(..., checkpoint=false): nothing to write, Commit is a no-op
   rocksdb::WriteBatch batch;
 };
 
@@ -78,6 +81,22 @@ struct DedupeEntry {
   std::uint64_t seq = 0;
 };
 
+struct Part;
+
+// What one checkpoint touched, in first-touch order: one Apply, several Apply calls with
+// checkpoint=false followed by one with checkpoint=true, or one operator action.
+struct Batch {
+  Part* part = nullptr;
+  std::uint64_t seq = 0;
+  BatchResult* result = nullptr;  // the result of the current call (decisions go there)
+  std::string batch_id;
+  std::shared_ptr<PendingWrite> pw;
+  std::vector<std::pair<const std::string*, WindowEntry*>> windows;
+  std::vector<std::pair<const std::string*, DecisionEntry*>> decisions;
+  std::vector<std::pair<const std::string*, ExpiryEntry*>> expiry;
+  std::vector<const std::string*> dedupe;
+};
+
 struct Part {
   std::int32_t id = 0;
   std::uint64_t epoch = 0;
@@ -94,18 +113,9 @@ struct Part {
   StringMap<DecisionEntry> decisions;
   std::map<std::string, ExpiryEntry, std::less<>> expiry;  // uncommitted changes
   StringMap<DedupeEntry> dedupe;                           // uncommitted entries
+  std::optional<Batch> open;  // a checkpoint still open (Apply with checkpoint=false)
 };
 
-// What one batch touched, in first-touch order.
-struct Batch {
-  Part* part = nullptr;
-  std::uint64_t seq = 0;
-  BatchResult* result = nullptr;
-  std::vector<std::pair<const std::string*, WindowEntry*>> windows;
-  std::vector<std::pair<const std::string*, DecisionEntry*>> decisions;
-  std::vector<std::pair<const std::string*, ExpiryEntry*>> expiry;
-  std::vector<const std::string*> dedupe;
-};
 
 std::string Hex16(std::uint64_t v) {
   char buf[17];
@@ -201,9 +211,11 @@ class EngineImpl final : public Engine {
     std::lock_guard lock(mu_);
     parts_.erase(partition);
   }
+  using Engine::Apply;
   std::expected<BatchResult, std::string> Apply(std::int32_t partition,
                                                 std::span<const Observation> events,
-                                                std::int64_t next_offset) override;
+                                                std::int64_t next_offset,
+                                                bool checkpoint) override;
   std::expected<void, std::string> Commit(BatchResult& result) override;
   std::vector<Decision> Query(std::string_view tenant, std::string_view recipient) override;
   void ForEachActive(const std::function<bool(std::int32_t, const Decision&)>& fn) override;
@@ -225,7 +237,23 @@ class EngineImpl final : public Engine {
 
   std::expected<BatchResult, std::string> ApplyLocked(std::int32_t partition,
                                                       std::span<const Observation> events,
-                                                      std::int64_t next_offset);
+                                                      std::int64_t next_offset, bool checkpoint);
+  // Operator actions need every checkpoint of the partition closed.
+  std::expected<void, std::string> CheckNoOpenCheckpoint(const Part* p) const {
+    if (p->open) {
+      return std::unexpected("partition " + std::to_string(p->id) +
+                             " has an open checkpoint (Apply with checkpoint=false)");
+    }
+    return {};
+  }
+  std::expected<void, std::string> CheckNoOpenCheckpoints(std::span<const std::int32_t> ids) const {
+    for (std::int32_t id : ids) {
+      auto it = parts_.find(id);
+      if (it == parts_.end()) continue;
+      if (auto o = CheckNoOpenCheckpoint(&it->second); !o) return o;
+    }
+    return {};
+  }
   std::expected<Part*, std::string> Load(std::int32_t partition);
   std::expected<void, std::string> LoadWindows(Part* p, std::vector<const std::string*>* keys,
                                                std::vector<WindowEntry*>* entries);
@@ -436,12 +464,14 @@ Batch EngineImpl::StartBatch(Part* p, BatchResult* r) {
   b.part = p;
   b.seq = ++p->applied_seq;
   b.result = r;
+  b.batch_id = instance_id_ + "-" + std::to_string(++batch_counter_);
   r->partition = p->id;
-  r->batch_id = instance_id_ + "-" + std::to_string(++batch_counter_);
+  r->batch_id = b.batch_id;
   auto pw = std::make_shared<PendingWrite>();
   pw->partition = p->id;
   pw->epoch = p->epoch;
   pw->seq = b.seq;
+  b.pw = pw;
   r->pending = std::move(pw);
   return b;
 }
@@ -603,22 +633,31 @@ bool SlotApplies(int slot, const Observation& e) {
 
 std::expected<BatchResult, std::string> EngineImpl::Apply(std::int32_t partition,
                                                           std::span<const Observation> events,
-                                                          std::int64_t next_offset) {
+                                                          std::int64_t next_offset,
+                                                          bool checkpoint) {
   std::lock_guard lock(mu_);
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
   rocksdb::SetPerfLevel(rocksdb::PerfLevel::kDisable);  // no per-comparison perf counters
-  auto r = ApplyLocked(partition, events, next_offset);
+  auto r = ApplyLocked(partition, events, next_offset, checkpoint);
   if (!r) parts_.erase(partition);  // in-memory state may be half updated: reload it
   return r;
 }
 
 std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
-    std::int32_t partition, std::span<const Observation> events, std::int64_t next_offset) {
+    std::int32_t partition, std::span<const Observation> events, std::int64_t next_offset,
+    bool checkpoint) {
   auto lp = Load(partition);
   if (!lp) return std::unexpected(lp.error());
   Part* p = *lp;
   BatchResult result;
-  Batch b = StartBatch(p, &result);
+  if (p->open) {  // continue the open checkpoint
+    p->open->result = &result;
+    result.partition = p->id;
+    result.batch_id = p->open->batch_id;
+  } else {
+    p->open.emplace(StartBatch(p, &result));
+  }
+  Batch& b = *p->open;
 
   // Pass 1: the window entries of every event; one sorted MultiGet for those not in memory.
   std::vector<WindowEntry*> slots(events.size() * kSlots, nullptr);
@@ -726,8 +765,18 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
     ++result.stats.applied;
   }
   p->next_offset = next_offset;
-  Finalize(&b, true, next_offset);
   result.next_offset = next_offset;
+  if (checkpoint) {
+    Finalize(&b, true, next_offset);
+    result.pending = b.pw;
+    p->open.reset();
+  } else {
+    auto pw = std::make_shared<PendingWrite>();
+    pw->partition = p->id;
+    pw->deferred = true;
+    result.pending = std::move(pw);
+    b.result = nullptr;
+  }
   return result;
 }
 
@@ -875,7 +924,7 @@ std::expected<void, std::string> EngineImpl::Policy(Batch* b, const Observation&
 // Writes the batch's changes into its WriteBatch and the changelog, then the marker.
 void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
   BatchResult* r = b->result;
-  PendingWrite* pw = r->pending.get();
+  PendingWrite* pw = b->pw.get();
   Part* p = b->part;
   auto by_key = [](const auto& x, const auto& y) { return *x.first < *y.first; };
   std::sort(b->windows.begin(), b->windows.end(), by_key);
@@ -966,7 +1015,7 @@ std::expected<void, std::string> EngineImpl::Commit(BatchResult& result) {
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
   PendingWrite* pw = result.pending.get();
   if (pw == nullptr) return std::unexpected("Commit: no pending write");
-  if (pw->committed) return {};
+  if (pw->committed || pw->deferred) return {};
   auto it = parts_.find(pw->partition);
   if (it == parts_.end() || it->second.epoch != pw->epoch) {
     return std::unexpected("Commit: partition " + std::to_string(pw->partition) +
@@ -1159,6 +1208,7 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Lift(
   std::lock_guard lock(mu_);
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
   std::vector<std::int32_t> ids = Targets(partitions);
+  if (auto o = CheckNoOpenCheckpoints(ids); !o) return std::unexpected(o.error());
   std::vector<BatchResult> out;
   for (std::int32_t id : ids) {
     auto lp = Load(id);
@@ -1192,6 +1242,7 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
   if (auto w = CheckWritable(); !w) return std::unexpected(w.error());
   if (recipient.empty()) return std::unexpected("Erase: recipient is required");
   std::vector<std::int32_t> ids = Targets(partitions);
+  if (auto o = CheckNoOpenCheckpoints(ids); !o) return std::unexpected(o.error());
   std::vector<BatchResult> out;
   auto matches = [&](std::string_view key) {
     std::string_view fields = key.substr(kPartitionBytes + 1);
@@ -1268,6 +1319,7 @@ std::expected<BatchResult, std::string> EngineImpl::Import(std::int32_t partitio
   auto lp = Load(partition);
   if (!lp) return std::unexpected(lp.error());
   Part* p = *lp;
+  if (auto o = CheckNoOpenCheckpoint(p); !o) return std::unexpected(o.error());
   BatchResult r;
   Batch b = StartBatch(p, &r);
   std::string key;

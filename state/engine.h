@@ -124,9 +124,24 @@ class Engine {
   virtual void Forget(std::int32_t partition) = 0;
 
   // --- processing ---
+  // `checkpoint` = false defers the write: the result holds the batch's decisions (publish
+  // them) but no changelog, and its Commit() is a no-op; the keys it touched stay in memory and
+  // the next Apply of the partition with checkpoint = true closes the checkpoint: its result
+  // holds the changelog (the full value of every key changed since the last checkpoint, once)
+  // and the WriteBatch of all of them with the offsets. Bigger checkpoints write hot keys once
+  // instead of once per Apply. A crash before that Commit re-runs every batch of the checkpoint
+  // from the last committed offset (the same decisions again). While a checkpoint is open, Lift,
+  // Erase and Import of that partition fail; Forget drops it.
   virtual std::expected<BatchResult, std::string> Apply(std::int32_t partition,
                                                         std::span<const Observation> events,
-                                                        std::int64_t next_offset) = 0;
+                                                        std::int64_t next_offset,
+                                                        bool checkpoint) = 0;
+  // One Apply, one checkpoint.
+  std::expected<BatchResult, std::string> Apply(std::int32_t partition,
+                                                std::span<const Observation> events,
+                                                std::int64_t next_offset) {
+    return Apply(partition, events, next_offset, true);
+  }
   virtual std::expected<void, std::string> Commit(BatchResult& result) = 0;
 
   // --- operating (CLI and admin topic) ---

@@ -458,7 +458,9 @@ class InvarianceTest : public EngineTest {
   // down; the 20k sequence runs in BatchCutsAndReopensGiveSameState).
   void UsePrefix(std::size_t n) { evs_.resize(n); }
   // cuts: batch sizes (cycled); reopen: close and reopen the engine between batches.
-  RunOutcome Play(const std::string& dir, const std::vector<std::size_t>& cuts, bool reopen) {
+  // checkpoint_every: Apply with checkpoint=true every that many batches (and for the last).
+  RunOutcome Play(const std::string& dir, const std::vector<std::size_t>& cuts, bool reopen,
+                  std::size_t checkpoint_every = 1) {
     RunOutcome out;
     auto engine = OpenAt(dir);
     std::size_t pos = 0, c = 0;
@@ -467,13 +469,14 @@ class InvarianceTest : public EngineTest {
       std::vector<Ev> part(evs_.begin() + static_cast<std::ptrdiff_t>(pos),
                            evs_.begin() + static_cast<std::ptrdiff_t>(pos + n));
       auto obs = Obs(part);
-      auto r = engine->Apply(3, obs, static_cast<std::int64_t>(pos + n));
+      const bool checkpoint = c % checkpoint_every == 0 || pos + n == evs_.size();
+      auto r = engine->Apply(3, obs, static_cast<std::int64_t>(pos + n), checkpoint);
       EXPECT_TRUE(r) << r.error();
       for (const auto& d : r->decisions) out.ids.push_back(d.decision_id);
       EXPECT_TRUE(engine->Commit(*r));
       out.results.push_back(std::move(*r));
       pos += n;
-      if (reopen && c % 7 == 0) {
+      if (reopen && c % 7 == 0 && checkpoint) {
         engine.reset();
         engine = OpenAt(dir);
       }
@@ -579,6 +582,75 @@ void Feed(Restorer* r, const BatchResult& b, std::int64_t* offset, std::size_t l
   }
 }
 
+TEST_F(InvarianceTest, DeferredCheckpointsGiveSameState) {
+  UsePrefix(8000);
+  const RunOutcome& one = Reference();
+  std::mt19937 rng(5);
+  std::vector<std::size_t> cuts;
+  for (int i = 0; i < 40; ++i) cuts.push_back(1 + rng() % 700);
+  RunOutcome every = Play(dir_.Sub("every"), cuts, false);
+  RunOutcome deferred = Play(dir_.Sub("deferred"), cuts, true, 4);
+  EXPECT_EQ(one.ids, deferred.ids);
+  EXPECT_EQ(one.hash, deferred.hash);
+  EXPECT_EQ(one.next_offset, deferred.next_offset);
+  std::size_t records_every = 0, records_deferred = 0, markers = 0;
+  for (const auto& r : every.results) records_every += r.changelog.size();
+  for (const auto& r : deferred.results) {
+    records_deferred += r.changelog.size();
+    if (!r.changelog.empty()) ++markers;
+  }
+  EXPECT_EQ(markers, (deferred.results.size() + 3) / 4);
+  EXPECT_LT(records_deferred, records_every);  // hot keys written once per checkpoint
+  // The changelog of the deferred run restores the same state.
+  auto fresh = OpenAt(dir_.Sub("restored"));
+  auto restorer = fresh->BeginRestore(3);
+  std::int64_t off = 0;
+  for (const auto& r : deferred.results) Feed(restorer.get(), r, &off);
+  ASSERT_TRUE(restorer->Finish(off));
+  EXPECT_EQ(Hash(fresh.get(), 3), one.hash);
+  EXPECT_EQ(fresh->NextOffset(3), deferred.next_offset);
+}
+
+TEST_F(InvarianceTest, CrashInsideOpenCheckpointReplaysIdentically) {
+  UsePrefix(6000);
+  const RunOutcome& clean = Reference();
+  std::string dir = dir_.Sub("crash");
+  auto engine = OpenAt(dir);
+  std::vector<std::string> ids;
+  const std::size_t n = 500;
+  std::size_t pos = 0;
+  bool crashed = false;
+  std::vector<std::string> pending_ids;  // decisions of the open checkpoint
+  while (pos < evs_.size()) {
+    std::size_t k = std::min(n, evs_.size() - pos);
+    std::vector<Ev> part(evs_.begin() + static_cast<std::ptrdiff_t>(pos),
+                         evs_.begin() + static_cast<std::ptrdiff_t>(pos + k));
+    auto obs = Obs(part);
+    const bool checkpoint = (pos / n) % 3 == 2 || pos + k == evs_.size();
+    auto r = engine->Apply(3, obs, static_cast<std::int64_t>(pos + k), checkpoint);
+    ASSERT_TRUE(r) << r.error();
+    for (const auto& d : r->decisions) pending_ids.push_back(d.decision_id);
+    ASSERT_TRUE(engine->Commit(*r));
+    pos += k;
+    if (!checkpoint && !crashed && pos >= 3000) {
+      // Crash with the checkpoint open: restart from the committed offset.
+      crashed = true;
+      engine.reset();
+      engine = OpenAt(dir);
+      pos = static_cast<std::size_t>(engine->NextOffset(3).value_or(0));
+      pending_ids.clear();
+      continue;
+    }
+    if (checkpoint) {
+      ids.insert(ids.end(), pending_ids.begin(), pending_ids.end());
+      pending_ids.clear();
+    }
+  }
+  EXPECT_TRUE(crashed);
+  EXPECT_EQ(ids, clean.ids);
+  EXPECT_EQ(Hash(engine.get(), 3), clean.hash);
+}
+
 TEST_F(InvarianceTest, RestoreFromChangelogGivesSameState) {
   UsePrefix(8000);
   std::vector<std::size_t> cuts = {1000, 250, 3000};
@@ -678,6 +750,36 @@ TEST_F(EngineTest, CommitOutOfOrderAndAfterForgetFail) {
   engine_->Forget(0);
   EXPECT_FALSE(engine_->Commit(*c));
   EXPECT_EQ(engine_->NextOffset(0), std::optional<std::int64_t>(2));
+}
+
+TEST_F(EngineTest, DeferredApplyCommitsNothingUntilCheckpoint) {
+  std::vector<Ev> a = {E(Signal::kHardInvalid, kT0), E(Signal::kTransient, kT0 + 1)};
+  std::vector<Ev> b = {E(Signal::kTransient, kT0 + 2)};
+  auto oa = Obs(a);
+  auto ob = Obs(b);
+  auto r1 = engine_->Apply(0, oa, 2, false);
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(r1->decisions.size(), 1u);  // decisions at once
+  EXPECT_TRUE(r1->changelog.empty());
+  EXPECT_TRUE(engine_->Commit(*r1));
+  EXPECT_FALSE(engine_->NextOffset(0).has_value());  // nothing written
+  EXPECT_EQ(engine_->Query("acme", "bob@example.com").size(), 1u);  // in memory
+  std::vector<std::int32_t> none;
+  EXPECT_FALSE(engine_->Lift(r1->decisions[0].decision_id, "", none));  // checkpoint open
+  EXPECT_FALSE(engine_->Import(0, {}));
+  auto r2 = engine_->Apply(0, ob, 3, true);
+  ASSERT_TRUE(r2);
+  std::map<char, int> types;
+  for (const auto& rec : r2->changelog) ++types[rec.key[0]];
+  EXPECT_EQ(types['d'], 1);  // the decision of the first call
+  EXPECT_EQ(types['u'], 3);
+  EXPECT_EQ(types['m'], 1);
+  EXPECT_EQ(types['w'], 5);  // the same five keys, once
+  ASSERT_TRUE(engine_->Commit(*r2));
+  EXPECT_EQ(engine_->NextOffset(0), std::optional<std::int64_t>(3));
+  auto lifted = engine_->Lift(r1->decisions[0].decision_id, "", none);
+  ASSERT_TRUE(lifted);
+  EXPECT_EQ(lifted->size(), 1u);
 }
 
 TEST_F(EngineTest, OperatorLift) {
