@@ -128,6 +128,11 @@ struct MetricsImpl {
   prometheus::Counter* write_stall = nullptr;
   prometheus::Counter* write_errors = nullptr;
   prometheus::Counter* restore_records = nullptr;
+  prometheus::Counter* kafka_retries[2] = {nullptr, nullptr};      // producer, consumer
+  prometheus::Counter* kafka_disconnects[2] = {nullptr, nullptr};
+  prometheus::Gauge* kafka_rtt[2] = {nullptr, nullptr};
+  prometheus::Counter* commit_failures = nullptr;
+  prometheus::Counter* partitions_lost = nullptr;
   prometheus::Gauge* producer_queue = nullptr;
   prometheus::Gauge* live_bytes = nullptr;
   prometheus::Gauge* sst_bytes = nullptr;
@@ -333,6 +338,31 @@ std::expected<void, std::string> Build(MetricsImpl& m) {
   m.restore_records = &AddFamily<Counter>(r, "bouncestream_restore_records_total",
                                           "Changelog records applied while restoring state.")
                            ->Add({});
+  {
+    auto* retries = AddFamily<Counter>(r, "bouncestream_kafka_request_retries_total",
+                                       "Kafka requests the client retried (librdkafka statistics "
+                                       "txretries, all brokers), by client.");
+    auto* disconnects = AddFamily<Counter>(r, "bouncestream_kafka_disconnects_total",
+                                           "Broker connections lost by the client (librdkafka "
+                                           "statistics disconnects), by client.");
+    auto* rtt = AddFamily<Gauge>(r, "bouncestream_kafka_broker_rtt_seconds",
+                                 "Largest average request round-trip time over the client's "
+                                 "brokers (librdkafka statistics rtt.avg), by client.");
+    const char* clients[2] = {"producer", "consumer"};
+    for (int i = 0; i < 2; ++i) {
+      m.kafka_retries[i] = &retries->Add({{"client", clients[i]}});
+      m.kafka_disconnects[i] = &disconnects->Add({{"client", clients[i]}});
+      m.kafka_rtt[i] = &rtt->Add({{"client", clients[i]}});
+    }
+  }
+  m.commit_failures = &AddFamily<Counter>(r, "bouncestream_offset_commit_failures_total",
+                                          "Offset commits the group coordinator refused or that "
+                                          "failed (retried with the next commit).")
+                           ->Add({});
+  m.partitions_lost = &AddFamily<Counter>(r, "bouncestream_partitions_lost_total",
+                                          "Partitions whose assignment was lost (the session "
+                                          "expired, e.g. while the brokers were unreachable).")
+                           ->Add({});
   m.restoring = &AddFamily<Gauge>(r, "bouncestream_restoring_partitions",
                                   "Partitions whose state is being restored now.")
                      ->Add({});
@@ -434,6 +464,22 @@ void Metrics::AddStateWriteStallSeconds(double seconds) {
 }
 void Metrics::AddStateWriteErrors(std::uint64_t n) { Add(impl_->write_errors, n); }
 void Metrics::AddRestoreRecords(std::uint64_t n) { Add(impl_->restore_records, n); }
+namespace {
+int ClientIndex(std::string_view client) {
+  return client == "producer" ? 0 : client == "consumer" ? 1 : -1;
+}
+}  // namespace
+void Metrics::AddKafkaRequestRetries(std::string_view client, std::uint64_t n) {
+  if (const int i = ClientIndex(client); i >= 0) Add(impl_->kafka_retries[i], n);
+}
+void Metrics::AddKafkaDisconnects(std::string_view client, std::uint64_t n) {
+  if (const int i = ClientIndex(client); i >= 0) Add(impl_->kafka_disconnects[i], n);
+}
+void Metrics::AddOffsetCommitFailures(std::uint64_t n) { Add(impl_->commit_failures, n); }
+void Metrics::AddPartitionsLost(std::uint64_t n) { Add(impl_->partitions_lost, n); }
+void Metrics::SetKafkaBrokerRtt(std::string_view client, double seconds) {
+  if (const int i = ClientIndex(client); i >= 0) Set(impl_->kafka_rtt[i], seconds);
+}
 
 void Metrics::SetActiveDecisions(std::string_view kind, double count) {
   Set(impl_->active.Get(impl_->active.Key(impl_->active_kinds.Index(kind))), count);

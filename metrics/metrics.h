@@ -88,6 +88,11 @@ class Metrics {
   void AddStateWriteStallSeconds(double seconds);
   void AddStateWriteErrors(std::uint64_t n = 1);
   void AddRestoreRecords(std::uint64_t n = 1);
+  // Kafka client health. `client`: "producer" or "consumer" (anything else is ignored).
+  void AddKafkaRequestRetries(std::string_view client, std::uint64_t n);  // librdkafka txretries
+  void AddKafkaDisconnects(std::string_view client, std::uint64_t n);     // broker disconnects
+  void AddOffsetCommitFailures(std::uint64_t n = 1);
+  void AddPartitionsLost(std::uint64_t n = 1);  // assignments lost (session expired)
 
   // --- gauges ---------------------------------------------------------------------------
   void SetActiveDecisions(std::string_view kind, double count);
@@ -100,6 +105,8 @@ class Metrics {
   void SetStateSstBytes(double bytes);
   void SetStatePendingCompactionBytes(double bytes);
   void SetRestoringPartitions(double count);
+  // Largest average round-trip time over the client's brokers (librdkafka statistics).
+  void SetKafkaBrokerRtt(std::string_view client, double seconds);
   void SetReady(bool ready);
   // Keeps the maximum: an older timestamp never moves the gauge back.
   void SetLastEventTimestamp(double unix_seconds);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -64,10 +65,56 @@ void KafkaLog(const rd_kafka_t*, int level, const char* fac, const char* buf) {
       "librdkafka", {{"facility", std::string_view(fac)}, {"detail", std::string_view(buf)}});
 }
 
+// Test kill points (crash_equivalence_test): BSTEST_KILL_AT=POINT:N (not a BOUNCESTREAM_ variable:
+// the configuration refuses unknown ones) makes the process
+// kill itself (SIGKILL, as kill -9 would) at the N-th time it reaches POINT:
+//   input_acked     a classified record is acknowledged, its input offset not yet stored
+//   decision_acked  a decision record is acknowledged, the batch's state not yet written
+//   marker_acked    a changelog commit marker is acknowledged (the batch's outputs all are), the
+//                   state write of the batch not yet done
+//   restore         a changelog record is read back while a partition's state is restored
+// Unset (always, outside these tests) it costs one branch per delivery report.
+struct KillPoint {
+  std::string point;
+  std::int64_t at = 0;
+  std::atomic<std::int64_t> hits{0};
+};
+KillPoint* TestKillPoint() {
+  static KillPoint* kp = []() -> KillPoint* {
+    const char* v = std::getenv("BSTEST_KILL_AT");
+    if (v == nullptr || std::strchr(v, ':') == nullptr) return nullptr;
+    auto* k = new KillPoint;
+    const char* colon = std::strchr(v, ':');
+    k->point.assign(v, static_cast<std::size_t>(colon - v));
+    k->at = std::atoll(colon + 1);
+    return k;
+  }();
+  return kp;
+}
+void ReachKillPoint(std::string_view point) {
+  KillPoint* kp = TestKillPoint();
+  if (kp == nullptr || kp->point != point) return;
+  if (kp->hits.fetch_add(1) + 1 == kp->at) {
+    Log(LogLevel::kWarn, "test kill point reached; killing the process",
+        {{"point", point}, {"hits", kp->at}});
+    std::fflush(stdout);
+    ::raise(SIGKILL);
+  }
+}
+
 void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
   auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
   auto* inflight = static_cast<InFlight*>(m->_private);
   if (inflight == nullptr) return;
+  if (TestKillPoint() != nullptr && m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (inflight->track != nullptr) {
+      ReachKillPoint("input_acked");
+    } else if (impl->changelog_topic == rd_kafka_topic_name(m->rkt)) {
+      if (m->key_len > 0 && static_cast<const char*>(m->key)[0] == 'm') ReachKillPoint("marker_acked");
+    } else if (impl->config.topics.dlq != rd_kafka_topic_name(m->rkt)) {
+      ReachKillPoint("decision_acked");
+    }
+  }
   if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
     inflight->failed = true;
     ++impl->counters.delivery_errors;
@@ -86,8 +133,20 @@ void OnDelivery(rd_kafka_t* rk, const rd_kafka_message_t* m, void*) {
 
 // librdkafka statistics (statistics.interval.ms): consumer lag per partition for the metrics.
 int OnStatistics(rd_kafka_t* rk, char* json, size_t len, void*) {
-  static_cast<Processor::Impl*>(rd_kafka_opaque(rk))->OnStats(std::string_view(json, len));
+  auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
+  impl->OnStats(std::string_view(json, len), rk == impl->producer ? 0 : 1);
   return 0;  // librdkafka frees the buffer
+}
+
+// Results of the consumer's offset commits (async and sync): failures are counted and logged
+// (rate limited); the offsets stay stored and go with the next commit.
+void OnOffsetCommit(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t*,
+                    void*) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR__NO_OFFSET) return;
+  auto* impl = static_cast<Processor::Impl*>(rd_kafka_opaque(rk));
+  impl->metrics->AddOffsetCommitFailures();
+  impl->kafka_log.Log(LogLevel::kWarn, "offset_commit", "offset commit failed; retried with the next commit",
+                      {{"error", std::string_view(rd_kafka_err2name(err))}});
 }
 
 void OnRebalance(rd_kafka_t* rk, rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts,
@@ -138,8 +197,13 @@ std::expected<void, std::string> Processor::Impl::Connect() {
       })) {
     pprops.emplace_back("max.in.flight.requests.per.connection", "1");
   }
+  if (std::none_of(pprops.begin(), pprops.end(),
+                   [](const auto& kv) { return kv.first == "statistics.interval.ms"; })) {
+    pprops.emplace_back("statistics.interval.ms", "5000");  // retries, disconnects, rtt
+  }
   auto pconf = MakeConf(pprops);
   if (!pconf) return std::unexpected(pconf.error());
+  rd_kafka_conf_set_stats_cb(*pconf, OnStatistics);
   rd_kafka_conf_set_dr_msg_cb(*pconf, OnDelivery);
   rd_kafka_conf_set_opaque(*pconf, this);
   producer = rd_kafka_new(RD_KAFKA_PRODUCER, *pconf, err, sizeof err);
@@ -152,6 +216,7 @@ std::expected<void, std::string> Processor::Impl::Connect() {
   auto cconf = MakeConf(cprops);
   if (!cconf) return std::unexpected(cconf.error());
   rd_kafka_conf_set_stats_cb(*cconf, OnStatistics);
+  rd_kafka_conf_set_offset_commit_cb(*cconf, OnOffsetCommit);
   rd_kafka_conf_set_rebalance_cb(*cconf, stream::OnRebalance);
   rd_kafka_conf_set_opaque(*cconf, this);
   consumer = rd_kafka_new(RD_KAFKA_CONSUMER, *cconf, err, sizeof err);
@@ -232,6 +297,7 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
     // Keep the bookkeeping of records still in flight (their callbacks point at it).
     if (it->second->inflight.empty()) tracks.erase(it);
   }
+  if (lost) metrics->AddPartitionsLost(static_cast<std::uint64_t>(parts->cnt));
   Log(lost ? LogLevel::kWarn : LogLevel::kInfo, lost ? "partitions lost" : "partitions revoked",
       {{"count", std::int64_t{parts->cnt}}});
   rd_kafka_assign(consumer, nullptr);
@@ -512,6 +578,7 @@ void Processor::Impl::StoreOffsets() {
   }
 }
 
+// Failures are counted by OnOffsetCommit (librdkafka reports sync commits there too).
 void Processor::Impl::Commit(bool sync) {
   const rd_kafka_resp_err_t e = rd_kafka_commit(consumer, nullptr, sync ? 0 : 1);
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR__NO_OFFSET) {
@@ -529,10 +596,35 @@ void Processor::Impl::FlushProducer(int timeout_ms) {
 
 // {"topics":{"<t>":{"partitions":{"<p>":{"consumer_lag":N,...}}}}}: only partitions this
 // instance consumes (consumer_lag >= 0) are reported; -1 means unknown.
-void Processor::Impl::OnStats(std::string_view json) {
+void Processor::Impl::OnStats(std::string_view json, int client) {
   simdjson::dom::parser parser;
   simdjson::dom::element doc;
   if (parser.parse(json.data(), json.size()).get(doc)) return;
+  // Broker health: retries and disconnects (cumulative per broker, summed: the metric gets the
+  // increase), and the largest average rtt (microseconds) of a broker that answered.
+  const std::string_view name = client == 0 ? "producer" : "consumer";
+  simdjson::dom::object brokers;
+  if (!doc["brokers"].get_object().get(brokers)) {
+    std::int64_t retries = 0, disconnects = 0, rtt_us = 0;
+    for (auto [bkey, bv] : brokers) {
+      std::int64_t v = 0;
+      if (!bv["txretries"].get_int64().get(v)) retries += v;
+      if (!bv["disconnects"].get_int64().get(v)) disconnects += v;
+      std::int64_t cnt = 0, avg = 0;
+      if (!bv["rtt"]["cnt"].get_int64().get(cnt) && cnt > 0 && !bv["rtt"]["avg"].get_int64().get(avg)) {
+        rtt_us = std::max(rtt_us, avg);
+      }
+    }
+    KafkaHealth& h = kafka_health[client];
+    if (retries > h.retries) metrics->AddKafkaRequestRetries(name, static_cast<std::uint64_t>(retries - h.retries));
+    if (disconnects > h.disconnects) {
+      metrics->AddKafkaDisconnects(name, static_cast<std::uint64_t>(disconnects - h.disconnects));
+    }
+    h.retries = retries;
+    h.disconnects = disconnects;
+    metrics->SetKafkaBrokerRtt(name, static_cast<double>(rtt_us) / 1e6);
+  }
+  if (client != 1) return;
   simdjson::dom::object topics;
   if (doc["topics"].get_object().get(topics)) return;
   for (auto [topic, tv] : topics) {
@@ -612,6 +704,18 @@ std::expected<std::unique_ptr<Processor>, std::string> Processor::Create(
   }
   if (auto connected = impl->Connect(); !connected) return std::unexpected(connected.error());
   if (auto admin = impl->StartAdmin(); !admin) return std::unexpected(admin.error());
+  if (KillPoint* kp = TestKillPoint(); kp != nullptr && kp->point == "restore") {
+    // The restore runs inside the rebalance callback: watched from a thread of its own.
+    std::thread([counters = &impl->counters] {
+      for (;;) {
+        if (counters->restoring_partitions.load() > 0) {
+          const std::int64_t n = counters->restore_records.load();
+          while (TestKillPoint()->hits.load() < n) ReachKillPoint("restore");
+        }
+        std::this_thread::sleep_for(std::chrono::microseconds(200));
+      }
+    }).detach();
+  }
   return std::unique_ptr<Processor>(new Processor(std::move(impl)));
 }
 

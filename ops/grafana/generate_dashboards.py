@@ -445,6 +445,25 @@ def state_health():
     ts(b, "Producer delivery errors", "Records that could not be delivered.",
        [(f"sum by (instance) (increase(bouncestream_producer_delivery_errors_total{{{SEL}}}[{RI}]))",
          "{{instance}}")], bars=True)
+
+    b.row("Kafka brokers")
+    ts(b, "Request retries", "Kafka requests the producer and consumer retried (broker errors, "
+       "timeouts, leader moves; librdkafka statistics txretries).",
+       [(f"sum by (instance, client) (increase(bouncestream_kafka_request_retries_total{{{SEL}}}[{RI}]))",
+         "{{instance}} {{client}}")], bars=True)
+    ts(b, "Broker disconnects", "Broker connections lost (a broker down or restarting).",
+       [(f"sum by (instance, client) (increase(bouncestream_kafka_disconnects_total{{{SEL}}}[{RI}]))",
+         "{{instance}} {{client}}")], bars=True)
+    ts(b, "Broker round-trip time", "Largest average request round-trip time over the brokers of "
+       "each client.",
+       [(f"max by (instance, client) (bouncestream_kafka_broker_rtt_seconds{{{SEL}}})",
+         "{{instance}} {{client}}")], unit="s")
+    ts(b, "Offset commit failures and lost assignments", "Offset commits that failed (retried with "
+       "the next commit) and partitions whose assignment was lost (session expired).",
+       [(f"sum by (instance) (increase(bouncestream_offset_commit_failures_total{{{SEL}}}[{RI}]))",
+         "{{instance}} commit failures"),
+        (f"sum by (instance) (increase(bouncestream_partitions_lost_total{{{SEL}}}[{RI}]))",
+         "{{instance}} partitions lost")], bars=True)
     return dashboard("bouncestream-state", "bouncestream / State and health",
                      "Readiness, partition assignment, state restore, RocksDB size, compaction, write "
                      "stalls and errors, and the producer queue of each instance.",

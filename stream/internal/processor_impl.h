@@ -115,7 +115,14 @@ struct Processor::Impl {
   std::int64_t stall_micros_seen = 0;
   bool assigned_once = false;
   void UpdateGauges();
-  void OnStats(std::string_view json);
+  // librdkafka statistics of the producer (client 0) or the consumer (client 1).
+  void OnStats(std::string_view json, int client);
+  struct KafkaHealth {  // last cumulative sums seen in the statistics
+    std::int64_t retries = 0;
+    std::int64_t disconnects = 0;
+  };
+  KafkaHealth kafka_health[2];
+  RateLimitedLog kafka_log;  // offset commit failures
 
   // The decision stage (null when [state] enabled = false).
   std::unique_ptr<state::Engine> engine;
@@ -129,8 +136,9 @@ struct Processor::Impl {
 
   std::expected<void, std::string> Connect();
   std::expected<void, std::string> OpenState();
+  // Not `engine != nullptr`: the engine is closed for a moment while a disk fault is recovered.
   bool IsStateTopic(const char* topic) const {
-    return engine != nullptr && config.topics.classified == topic;
+    return config.state.enabled && config.topics.classified == topic;
   }
   // Decision stage: restore + start offsets for assigned classified partitions; forget revoked.
   void AssignState(rd_kafka_topic_partition_list_t* parts);
@@ -144,6 +152,26 @@ struct Processor::Impl {
   bool AwaitFlight(const InFlight& flight);
   std::expected<void, std::string> CheckStateTopics();
   std::int32_t classified_partitions = 0;
+
+  // Disk faults and back-pressure (decision_stage.cc). A state write that fails (disk full,
+  // volume unwritable) does not stop the processor: consumption is paused, nothing more is
+  // committed, and RetryState() reopens the state and restores the failed batches from the
+  // changelog once a probe write succeeds. A producer queue above its bound pauses consumption
+  // too, until it drains. Both run from PollAdmin(), once per loop iteration.
+  bool state_blocked = false;
+  std::string state_block_error;
+  std::int64_t state_blocked_since_ms = 0;
+  std::int64_t state_retry_at_ms = 0;
+  int state_retry_delay_ms = 0;
+  int state_retry_attempts = 0;
+  bool backpressure = false;
+  bool consumption_paused = false;
+  std::int64_t backpressure_events = 0;
+  int backpressure_bound = 0;  // producer queue records; 0 = not computed yet
+  void BlockState(std::string_view what, std::int32_t partition, const std::string& error);
+  void RetryState();
+  void CheckBackpressure();
+  void UpdatePause();
 
   // Operator commands (admin_stage.cc).
   rd_kafka_t* admin_consumer = nullptr;
