@@ -81,6 +81,14 @@ bool Overlaps(const Bucket& b, const WindowSpec& spec, std::int64_t now, std::in
 
 void EncodeParts(const Window& w, std::size_t first_bucket, std::size_t first_soft,
                  std::int64_t reset, bool with_tag, std::string* out) {
+  {  // one allocation: the exact encoded size
+    std::size_t n = 1 + 8 + 8 + 1 + (with_tag ? w.tag.size() : 0) + 1 +
+                    8 * (w.soft_times.size() - first_soft) + 2;
+    for (std::size_t i = first_bucket; i < w.buckets.size(); ++i) {
+      n += 8 * 3 + 2 + 6 * w.buckets[i].counters.size() + 1 + 8 * w.buckets[i].hashes.size();
+    }
+    out->reserve(out->size() + n);
+  }
   out->push_back(static_cast<char>(kFormat));
   PutFixed<std::int64_t>(out, reset);
   PutFixed<std::int64_t>(out, with_tag ? w.tag_ms : 0);
