@@ -428,6 +428,19 @@ std::optional<std::string> CheckHostPort(std::string_view addr) {
   return std::nullopt;
 }
 
+// A metrics_addr only reachable from this host: 127.0.0.0/8, [::1] or localhost.
+bool IsLoopbackListen(std::string_view addr) {
+  const auto colon = addr.rfind(':');
+  std::string_view host = addr.substr(0, colon == std::string_view::npos ? addr.size() : colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') {
+    host = host.substr(1, host.size() - 2);
+  }
+  const std::string h = Lower(host);
+  if (h == "localhost" || h == "::1") return true;
+  return h.starts_with("127.") &&
+         std::all_of(h.begin(), h.end(), [](char c) { return c == '.' || (c >= '0' && c <= '9'); });
+}
+
 std::optional<bool> ParseBool(std::string_view text) {
   const std::string v = Lower(Trim(text));
   if (v == "true" || v == "1" || v == "yes" || v == "on") return true;
@@ -752,6 +765,7 @@ class Validator {
     if (config_.profile == Profile::kProduction) {
       CheckProductionSecurity(Section::kConsumer, config_.kafka_consumer);
       CheckProductionSecurity(Section::kProducer, config_.kafka_producer);
+      CheckProductionAdmin();
     }
   }
 
@@ -978,6 +992,21 @@ class Validator {
               "host names must be verified)");
       }
     }
+  }
+
+  // The HTTP server on metrics_addr also hosts the admin endpoints (POST /admin/lift,
+  // /admin/erase). Without a token they answer 403 and admin-topic commands are refused, so
+  // nothing is open; but a production listener beyond loopback without a token is a forgotten
+  // token file, not a choice: refuse it unless the operator says the network is trusted.
+  void CheckProductionAdmin() {
+    if (!config_.admin.token.empty() || config_.allow_plaintext) return;
+    if (IsLoopbackListen(config_.metrics_addr)) return;
+    Error("metrics_addr",
+          "production profile: metrics_addr " + Quote(config_.metrics_addr) +
+              " listens beyond loopback and serves the admin endpoints (/admin/lift, "
+              "/admin/erase), but no admin token is set; set token.file = PATH in [admin] (or "
+              "BOUNCESTREAM_ADMIN_TOKEN_FILE), listen on 127.0.0.1, or set allow_plaintext = "
+              "true if the network is trusted");
   }
 
   const Config& config_;

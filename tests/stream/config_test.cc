@@ -1555,6 +1555,49 @@ TEST_F(ConfigTest, ProductionRefusesDisabledTlsVerification) {
   EXPECT_TRUE(ok.has_value()) << ok.error();
 }
 
+TEST_F(ConfigTest, ProductionRefusesAdminListenerBeyondLoopbackWithoutToken) {
+  const Env base = {{"BOUNCESTREAM_PROFILE", "production"},
+                    {"BOUNCESTREAM_KAFKA_SECURITY_PROTOCOL", "sasl_ssl"}};
+  for (const std::string addr : {"0.0.0.0:9464", "[::]:9464", "10.1.2.3:9464", "metrics:9464",
+                                 "127.evil.example:9464"}) {
+    Env env = base;
+    env.emplace_back("BOUNCESTREAM_METRICS_ADDR", addr);
+    auto c = Load(WriteMinimal(), env);
+    ASSERT_REJECTED(c) << addr;
+    EXPECT_HAS(c.error(), "BOUNCESTREAM_METRICS_ADDR: production profile: metrics_addr '" + addr +
+                              "' listens beyond loopback");
+    EXPECT_HAS(c.error(), "token.file");
+    // A token, or the operator's explicit trust in the network, lets it start.
+    const std::string token = Write("admin.token", "an-admin-token-of-some-length\n");
+    Env with_token = env;
+    with_token.emplace_back("BOUNCESTREAM_ADMIN_TOKEN_FILE", token);
+    auto t = Load(WriteMinimal(), with_token);
+    EXPECT_TRUE(t.has_value()) << addr << ": " << t.error();
+    Env trusted = env;
+    trusted.emplace_back("BOUNCESTREAM_ALLOW_PLAINTEXT", "true");
+    auto a = Load(WriteMinimal(), trusted);
+    EXPECT_TRUE(a.has_value()) << addr << ": " << a.error();
+    // The dev profile never refuses it.
+    Env dev = {{"BOUNCESTREAM_METRICS_ADDR", addr}};
+    auto d = Load(WriteMinimal(), dev);
+    EXPECT_TRUE(d.has_value()) << addr << ": " << d.error();
+  }
+  for (const std::string addr : {"127.0.0.1:9464", "127.0.0.53:1", "localhost:9464", "[::1]:9464"}) {
+    Env env = base;
+    env.emplace_back("BOUNCESTREAM_METRICS_ADDR", addr);
+    auto c = Load(WriteMinimal(), env);
+    EXPECT_TRUE(c.has_value()) << addr << ": " << c.error();
+  }
+  // From the file, the error names the file and line of metrics_addr.
+  const std::string path = Write("m.toml",
+                                 "profile = \"production\"\nbootstrap = \"b:1\"\ngroup = \"g\"\n"
+                                 "metrics_addr = \"0.0.0.0:9464\"\n[[input]]\ntopic = \"in\"\n"
+                                 "[kafka]\n\"security.protocol\" = \"ssl\"\n");
+  auto f = Load(path);
+  ASSERT_REJECTED(f);
+  EXPECT_HAS(f.error(), "m.toml:4: production profile: metrics_addr '0.0.0.0:9464'");
+}
+
 // --------------------------------------------------------------------- librdkafka property lists
 
 TEST_F(ConfigTest, ConsumerPropertiesDevProfile) {
