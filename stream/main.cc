@@ -21,7 +21,8 @@ void AddRuleOptions(CLI::App* cmd, bouncestream::stream::cli::RuleOptions* rules
 // Flags that would carry a secret on argv: accepted by the parser only to be refused with a
 // clear message (secrets come from files or the environment).
 void AddRefusedSecrets(CLI::App* cmd, std::vector<std::string>* refused) {
-  for (const char* name : {"--admin-token", "--token", "--hmac-key"}) {
+  for (const char* name : {"--admin-token", "--token", "--hmac-key", "--password",
+                           "--sasl-password", "--ssl-key-password"}) {
     cmd->add_option_function<std::string>(
            name, [refused, name](const std::string&) { refused->push_back(name); },
            "Refused: secrets never on the command line")
@@ -117,6 +118,10 @@ int main(int argc, char** argv) {
                 "With --profile production: allow a plaintext connection anyway");
   run->add_flag("--print-config", run_opts.print_config,
                 "Print the effective configuration (secrets redacted) and exit");
+  // run and demo: refused here (an unknown option would be echoed back by the parser, value and
+  // all); RunState refuses them for the state subcommands.
+  std::vector<std::string> argv_secrets;
+  AddRefusedSecrets(run, &argv_secrets);
 
   cli::DemoOptions demo_opts;
   auto* demo = app.add_subcommand(
@@ -130,6 +135,7 @@ int main(int argc, char** argv) {
   demo->add_option("--metrics-addr", demo_opts.metrics_addr,
                    "Where the processor serves its status page and /metrics")
       ->capture_default_str();
+  AddRefusedSecrets(demo, &argv_secrets);
 
   cli::StateOptions state_opts;
   auto* state = app.add_subcommand(
@@ -180,6 +186,7 @@ int main(int argc, char** argv) {
   st_export->add_option("--format", state_opts.format, "csv (default) or jsonl");
   st_export->add_option("--kind", state_opts.kind, "Only suppress, pause or alert decisions");
   st_export->add_option("--config", state_opts.config_file, "TOML config file");
+  AddRefusedSecrets(st_export, &state_opts.argv_secrets);
 
   auto* st_import = state->add_subcommand(
       "import", "Import another provider's suppression list (CSV with an email column, or JSON "
@@ -203,6 +210,7 @@ int main(int argc, char** argv) {
       "summary", "Per partition: next offset, watermark, window keys, active decisions, hash");
   add_state_dir(st_summary)->required();
   st_summary->add_flag("--json", state_opts.json, "One stable JSON object");
+  AddRefusedSecrets(st_summary, &state_opts.argv_secrets);
 
   try {
     app.parse(argc, argv);
@@ -214,6 +222,15 @@ int main(int argc, char** argv) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     app.exit(e);
+    return kExitUsage;
+  }
+  if (!argv_secrets.empty()) {
+    std::fprintf(stderr,
+                 "error: %s: secrets are never accepted on the command line (they would show in "
+                 "ps, /proc/PID/cmdline and shell history); give them in the config file as "
+                 "<key>.file = PATH or in BOUNCESTREAM_* environment variables (see "
+                 "bouncestream.example.toml)\n",
+                 argv_secrets.front().c_str());
     return kExitUsage;
   }
   if (*classify) return cli::RunClassify(classify_opts);
