@@ -5,7 +5,8 @@
 #   2. generates the probe's synthetic bounce stream (kept in $OUT, shared with classify.sh),
 #   3. runs probe_parse and probe_pipeline (levels parse,classify,serialize; not `full`, which
 #      takes long and measures state) and our stream_bench (decode; decode+classify+encode;
-#      end to end through the dev broker), each median of REPS runs (e2e: E2E_REPS runs),
+#      encode alone; end to end through the dev broker), each median of REPS runs (e2e: E2E_REPS
+#      runs),
 #   4. prints one table: stage, our events/s, the probe figure it compares with, the ratio, and
 #      our CPU-seconds per million events.
 # Usage: bash benchmarks/stream.sh [records=200000] [reps=5] [e2e_records=40000] [e2e_reps=3]
@@ -54,6 +55,7 @@ awk -v pc="$probe_copy" -v ps="$probe_serialize" '
     name = substr($1, 6); ref = "-"; rv = 0
     if (name ~ /^decode\// && name != "decode/malformed") { ref = "probe_parse[copy]"; rv = pc }
     if (name == "pipeline") { name = "decode+classify+encode"; ref = "probe_pipeline serialize"; rv = ps; pipe = v }
+    if (name == "encode") name = "encode (record + key)"
     if (name == "e2e") name = "e2e start->last output"
     if (name == "e2e_first_last") name = "e2e first->last output"
     if (name == "e2e_steady") { name = "e2e steady"; steady = v }

@@ -1,6 +1,7 @@
 // stream_bench: events/s of the stream processor's per-record path, single thread, in three stages.
 //
-//   stream_bench [records=200000] [reps=5] [e2e_records=40000] [e2e_reps=3] [stages=decode,pipeline,e2e]
+//   stream_bench [records=200000] [reps=5] [e2e_records=40000] [e2e_reps=3]
+//                [stages=decode,pipeline,encode,e2e]
 //
 // Input: TrafficGenerator's realistic mixed stream (six formats, ~1 % retried duplicates,
 // ~0.5 % malformed records), pre-generated, so generation is never timed.
@@ -12,6 +13,8 @@
 //      BOUNCESTREAM_BENCH_ENGINE, which the e2e processor then gets too), build the classified
 //      JSON record (event + classification + source object) and its key, or the dead letter's
 //      header values.
+//   2b. encode: stage 2's encoding alone (the classified record with its source object and the
+//      key) over events decoded and classified beforehand.
 //   3. e2e: a dev broker child, the records produced to `in` (timed separately), one
 //      `bouncestream run` child; timed from its start until a reader consumer (all partitions of
 //      both output topics, from the beginning) has seen every expected output (classified + dead
@@ -42,7 +45,10 @@
 // Environment: BOUNCESTREAM_BENCH_ENGINE (re2set | vectorscan), STREAM_BENCH_DIR (e2e work dir,
 // default $TMPDIR/stream_bench-PID), STREAM_BENCH_KEEP=1 (keep the e2e logs),
 // STREAM_BENCH_RUN_ARGS (extra `run` arguments, e.g. "-X debug=fetch"),
-// STREAM_BENCH_READER_DEBUG (librdkafka debug contexts of the reader, to stderr).
+// STREAM_BENCH_READER_DEBUG (librdkafka debug contexts of the reader, to stderr),
+// STREAM_BENCH_GROUPS (only these stage-1 rows, comma list, e.g. "canonical_format_given"),
+// STREAM_BENCH_DUMP=FILE (before stage 2: every output of stage 2's code for all records, dead
+// letters with their decode error, one line each, to diff two builds).
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -174,6 +180,7 @@ struct Output {
   std::string_view key, value;
   // Dead letters: the header values the processor formats.
   std::string_view partition_text, offset_text;
+  std::string_view reason, detail;  // dead letters: the decode error (for STREAM_BENCH_DUMP)
 };
 
 class Pipeline {
@@ -192,7 +199,8 @@ class Pipeline {
       // formats a rate-limited log line, at most one per error kind per 10 s: not done here.)
       partition_text_ = std::to_string(partition);
       offset_text_ = std::to_string(offset);
-      out(Output{true, in_key, payload, partition_text_, offset_text_});
+      out(Output{true, in_key, payload, partition_text_, offset_text_, decoded.error().kind,
+                 decoded.error().detail});
       return;
     }
     for (const auto& ev : events_) {
@@ -200,7 +208,7 @@ class Pipeline {
       value_.clear();
       EncodeClassifiedRecord(ev, c, {topic, partition, offset, ToString(*decoded)}, &value_);
       const std::string key = ToLowerAscii(ev.RecipientDomain());
-      out(Output{false, key, value_, {}, {}});
+      out(Output{false, key, value_, {}, {}, {}, {}});
     }
   }
 
@@ -320,14 +328,22 @@ int StageDecode(std::span<const GeneratedRecord> records, int reps) {
   };
   std::printf("\n== stage 1: decode (one reused Decoder, format auto-detected), median of %d\n",
               reps);
-  for (const auto& [name, group] : groups) run(group, name, false);
-  run(all, "all", false);
+  // STREAM_BENCH_GROUPS=a,b: only these rows (e.g. for one format under callgrind).
+  const char* only = std::getenv("STREAM_BENCH_GROUPS");
+  const std::string wanted = std::string(",") + (only != nullptr ? only : "") + ",";
+  auto want = [&](const std::string& name) {
+    return only == nullptr || *only == '\0' || wanted.find("," + name + ",") != std::string::npos;
+  };
+  for (const auto& [name, group] : groups) {
+    if (want(name)) run(group, name, false);
+  }
+  if (want("all")) run(all, "all", false);
   // The same records with the format given (an input configured as TOPIC:FORMAT): the difference
   // to "all" is the cost of auto-detection.
-  run(all, "all_format_given", true);
+  if (want("all_format_given")) run(all, "all_format_given", true);
   // The product's own format with the format given: the figure G1 of
   // shared/reference/performance-ceilings.md compares with probe_parse[copy].
-  run(groups["canonical"], "canonical_format_given", true);
+  if (want("canonical_format_given")) run(groups["canonical"], "canonical_format_given", true);
   std::printf("(sink %zu)\n", sink % 10);
   return g_stop.load() ? 130 : 0;
 }
@@ -364,6 +380,90 @@ int StagePipeline(std::span<const GeneratedRecord> records, int reps,
                 static_cast<double>(out_bytes) / static_cast<double>(std::max<std::size_t>(outputs, 1)));
   PrintRuns("ours_pipeline", "events/s", runs, note);
   return g_stop.load() ? 130 : 0;
+}
+
+// Stage 2b: encode alone. The events of the first records (at most 50,000) are decoded and
+// classified once, outside the timing; each run then encodes every one of them as stage 2 does
+// (EncodeClassifiedRecord with its source object, and the lower-cased key), as many passes as
+// make up `records` events.
+int StageEncode(std::span<const GeneratedRecord> records, int reps,
+                const std::shared_ptr<const classify::Classifier>& classifier) {
+  struct Item {
+    classify::BounceEvent ev;
+    classify::Classification c;
+    std::int32_t partition;
+    std::int64_t offset;
+    std::string_view format;
+  };
+  const std::size_t m = std::min<std::size_t>(records.size(), 50000);
+  Decoder decoder;  // never Reset: the events' views stay valid for the whole stage
+  classify::Classifier::Session session(classifier);
+  std::vector<classify::BounceEvent> events;
+  std::vector<Item> items;
+  for (std::size_t i = 0; i < m; ++i) {
+    events.clear();
+    auto decoded = decoder.Decode(records[i].value, InputFormat::kAuto, &events);
+    if (!decoded) continue;
+    for (const auto& ev : events) {
+      items.push_back(Item{ev, session.Classify(ev), static_cast<std::int32_t>(i % kInPartitions),
+                           static_cast<std::int64_t>(i / kInPartitions), ToString(*decoded)});
+    }
+  }
+  if (items.empty()) return 0;
+  const std::size_t passes = std::max<std::size_t>(1, (records.size() + items.size() - 1) / items.size());
+  std::string value, key;
+  std::size_t out_bytes = 0, outputs = 0;
+  Runs runs;
+  for (int rep = 0; rep < reps && !g_stop.load(); ++rep) {
+    outputs = out_bytes = 0;
+    const double c0 = ThreadCpu();
+    const auto t0 = Clock::now();
+    for (std::size_t pass = 0; pass < passes; ++pass) {
+      for (const Item& it : items) {
+        value.clear();
+        EncodeClassifiedRecord(it.ev, it.c, {kInTopic, it.partition, it.offset, it.format}, &value);
+        key = ToLowerAscii(it.ev.RecipientDomain());
+        out_bytes += key.size() + value.size();
+        ++outputs;
+      }
+    }
+    const double sec = Seconds(Clock::now() - t0);
+    const double cpu = ThreadCpu() - c0;
+    runs.rate.push_back(static_cast<double>(outputs) / sec);
+    runs.cpu_per_m.push_back(cpu / static_cast<double>(outputs) * 1e6);
+  }
+  std::printf("\n== stage 2b: encode (classified record + key of already classified events), "
+              "median of %d\n", reps);
+  char note[128];
+  std::snprintf(note, sizeof note, "n=%zu outputs (%zu events x %zu passes), out %.0f B/output",
+                outputs, items.size(), passes,
+                static_cast<double>(out_bytes) / static_cast<double>(std::max<std::size_t>(outputs, 1)));
+  PrintRuns("ours_encode", "events/s", runs, note);
+  return g_stop.load() ? 130 : 0;
+}
+
+// STREAM_BENCH_DUMP=FILE: every output of stage 2's code for all records, one line each (dead
+// letters with their decode error), to compare two builds byte for byte.
+int DumpOutputs(std::span<const GeneratedRecord> records,
+                const std::shared_ptr<const classify::Classifier>& classifier, const char* path) {
+  std::FILE* f = std::fopen(path, "wb");
+  if (f == nullptr) return 1;
+  Pipeline pipeline(classifier);
+  for (std::size_t i = 0; i < records.size(); ++i) {
+    const GeneratedRecord& r = records[i];
+    pipeline.Process(r.value, r.key, kInTopic, static_cast<std::int32_t>(i % kInPartitions),
+                     static_cast<std::int64_t>(i / kInPartitions), [&](const Output& o) {
+                       std::string line = Flatten(o);
+                       if (o.dead_letter) {
+                         line.append("\t").append(o.reason).append("\t").append(o.detail);
+                       }
+                       line.push_back('\n');
+                       std::fwrite(line.data(), 1, line.size(), f);
+                     });
+  }
+  std::fclose(f);
+  std::printf("dump: %zu records' outputs written to %s\n", records.size(), path);
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1013,7 +1113,7 @@ int main(int argc, char** argv) {
   const int reps = argc > 2 ? std::stoi(argv[2]) : 5;
   const std::size_t e2e_n = argc > 3 ? std::stoul(argv[3]) : 40000;
   const int e2e_reps = argc > 4 ? std::stoi(argv[4]) : 3;
-  const std::string stages = std::string(",") + (argc > 5 ? argv[5] : "decode,pipeline,e2e") + ",";
+  const std::string stages = std::string(",") + (argc > 5 ? argv[5] : "decode,pipeline,encode,e2e") + ",";
   auto stage = [&](const char* s) { return stages.find("," + std::string(s) + ",") != std::string::npos; };
 
   cli::InstallStopHandlers();
@@ -1100,7 +1200,11 @@ int main(int argc, char** argv) {
   const std::span<const GeneratedRecord> timed(records.data(), n);
   int rc = 0;
   if (rc == 0 && stage("decode")) rc = StageDecode(timed, reps);
+  if (const char* dump = std::getenv("STREAM_BENCH_DUMP"); dump != nullptr && *dump != '\0') {
+    rc = DumpOutputs(timed, *classifier, dump);
+  }
   if (rc == 0 && stage("pipeline")) rc = StagePipeline(timed, reps, *classifier);
+  if (rc == 0 && stage("encode")) rc = StageEncode(timed, reps, *classifier);
   if (rc == 0 && stage("e2e")) rc = StageE2e(records, e2e_n, e2e_reps, *classifier);
   return rc;
 }

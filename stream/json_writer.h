@@ -23,8 +23,17 @@ class JsonWriter {
     out_->push_back(':');
     first_ = true;  // the value follows without a comma
   }
+  // A key known to need no escaping (a literal of printable ASCII without '"' or '\\'): written
+  // as it is, without the escape scan.
+  void PlainKey(std::string_view key) {
+    if (!first_) out_->push_back(',');
+    out_->push_back('"');
+    out_->append(key);
+    out_->append("\":", 2);
+    first_ = true;
+  }
   void String(std::string_view s) { Sep(); AppendString(s); }
-  void Int(std::int64_t v) { Sep(); out_->append(std::to_string(v)); }
+  void Int(std::int64_t v);
   void Bool(bool v) { Sep(); out_->append(v ? "true" : "false"); }
   void Null() { Sep(); out_->append("null"); }
   void Double(double v, int decimals);

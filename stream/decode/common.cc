@@ -6,22 +6,20 @@
 
 namespace bouncestream::stream {
 
-simdjson::simdjson_result<simdjson::ondemand::document> Decoder::Impl::IterateNested(
-    std::string_view json) {
-  // The padding is zeroed (not just reserved) so that SIMD reads past the end see defined bytes.
-  nested.assign(json.data(), json.size());
-  nested.resize(json.size() + simdjson::SIMDJSON_PADDING, '\0');
-  return parser.iterate(nested.data(), json.size(), nested.size());
-}
-
 namespace decode {
 
 simdjson::error_code ReadString(simdjson::ondemand::value value, Arena& arena,
                                 std::string_view* out) {
-  std::string_view s;
-  if (auto err = PeekString(value, &s)) return err;
-  *out = arena.Copy(s);
-  return simdjson::SUCCESS;
+  simdjson::ondemand::json_type type;
+  if (auto err = value.type().get(type)) return err;
+  if (type == simdjson::ondemand::json_type::null) {
+    bool null = false;
+    if (auto err = value.is_null().get(null)) return err;
+    *out = {};
+    return simdjson::SUCCESS;
+  }
+  if (type != simdjson::ondemand::json_type::string) return simdjson::INCORRECT_TYPE;
+  return StringValue(value, &arena, out);
 }
 
 simdjson::error_code PeekString(simdjson::ondemand::value value, std::string_view* out) {
@@ -34,7 +32,7 @@ simdjson::error_code PeekString(simdjson::ondemand::value value, std::string_vie
     return simdjson::SUCCESS;
   }
   if (type != simdjson::ondemand::json_type::string) return simdjson::INCORRECT_TYPE;
-  return value.get_string().get(*out);
+  return StringValue(value, nullptr, out);
 }
 
 bool IsNull(simdjson::ondemand::value value) {

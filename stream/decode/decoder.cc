@@ -2,6 +2,11 @@
 #include <array>
 #include <charconv>
 #include <chrono>
+#include <cstring>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "stream/internal/decode_formats.h"
 #include "stream/internal/decode_impl.h"
@@ -30,10 +35,13 @@ std::optional<InputFormat> ParseInputFormat(std::string_view name) {
 
 simdjson::simdjson_result<simdjson::ondemand::document> Decoder::Impl::Iterate(
     std::string_view payload) {
-  // The padding is zeroed so simdjson's wide reads past the end never see stale bytes.
-  padded.assign(payload.data(), payload.size());
-  padded.resize(payload.size() + simdjson::SIMDJSON_PADDING, '\0');
-  return parser.iterate(padded.data(), payload.size(), padded.size());
+  // One copy with simdjson's padding, in the arena: string values without escapes are read as
+  // views into it. The padding is zeroed so the wide reads past the end never see stale bytes.
+  const std::size_t capacity = payload.size() + simdjson::SIMDJSON_PADDING;
+  char* copy = arena.Allocate(capacity);
+  if (!payload.empty()) std::memcpy(copy, payload.data(), payload.size());
+  std::memset(copy + payload.size(), 0, simdjson::SIMDJSON_PADDING);
+  return parser.iterate(copy, payload.size(), capacity);
 }
 
 Decoder::Decoder() : impl_(std::make_unique<Impl>()) {}
@@ -116,17 +124,33 @@ DecodeError JsonError(simdjson::error_code code, std::string_view where) {
   return {kind, std::move(detail)};
 }
 
+simdjson::error_code StringValue(simdjson::ondemand::value value, Arena* arena,
+                                 std::string_view* out) {
+  // The token runs from the opening quote to the next structural character: the closing quote
+  // is its last quote (only white space follows it).
+  const std::string_view raw = value.raw_json_token();
+  std::size_t end = raw.size();
+  while (end > 1 && raw[end - 1] != '"') --end;
+  if (end >= 2 && raw[0] == '"') {
+    const std::string_view content = raw.substr(1, end - 2);
+    if (std::memchr(content.data(), '\\', content.size()) == nullptr) {
+      *out = content;  // nothing to unescape, and UTF-8 was validated with the document
+      return simdjson::SUCCESS;
+    }
+  }
+  std::string_view s;
+  if (auto err = value.get_string().get(s)) return err;
+  *out = arena != nullptr ? arena->Copy(s) : s;
+  return simdjson::SUCCESS;
+}
+
 simdjson::error_code ReadText(simdjson::ondemand::value value, Arena& arena,
                               std::string_view* out) {
   simdjson::ondemand::json_type type;
   if (auto err = value.type().get(type)) return err;
   switch (type) {
-    case simdjson::ondemand::json_type::string: {
-      std::string_view s;
-      if (auto err = value.get_string().get(s)) return err;
-      *out = arena.Copy(s);
-      return simdjson::SUCCESS;
-    }
+    case simdjson::ondemand::json_type::string:
+      return StringValue(value, &arena, out);
     case simdjson::ondemand::json_type::number:
     case simdjson::ondemand::json_type::boolean: {
       std::string_view raw = value.raw_json_token();
@@ -134,7 +158,7 @@ simdjson::error_code ReadText(simdjson::ondemand::value value, Arena& arena,
                               raw.back() == '\r')) {
         raw.remove_suffix(1);
       }
-      *out = arena.Copy(raw);
+      *out = raw;  // a view into the document's copy, which lives until Reset()
       return simdjson::SUCCESS;
     }
     case simdjson::ondemand::json_type::null:
@@ -158,7 +182,7 @@ simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out)
   }
   if (type == simdjson::ondemand::json_type::string) {
     std::string_view s;
-    if (auto err = value.get_string().get(s)) return err;
+    if (auto err = StringValue(value, nullptr, &s)) return err;
     if (s.empty()) {
       *out = 0;
       return simdjson::SUCCESS;
@@ -270,7 +294,7 @@ bool ReadTime(simdjson::ondemand::value value, std::int64_t* ms) {
   }
   if (type == simdjson::ondemand::json_type::string) {
     std::string_view s;
-    if (value.get_string().get(s)) return false;
+    if (StringValue(value, nullptr, &s)) return false;
     return ParseTimeText(s, ms);
   }
   return false;
@@ -313,53 +337,128 @@ enum Marker : unsigned {
 };
 
 unsigned MarkerOf(std::string_view t) {
-  static constexpr std::pair<std::string_view, unsigned> kTable[] = {
-      {"TopicArn", kTopicArn},
-      {"Message", kMessage},
-      {"Type", kType},
-      {"notificationType", kNotificationType},
-      {"eventType", kEventType},
-      {"mail", kMail},
-      {"detail-type", kDetailType},
-      {"aws.ses", kAwsSes},
-      {"sg_event_id", kSgId},
-      {"sg_message_id", kSgId},
-      {"event-data", kEventData},
-      {"RecordType", kRecordType},
-      {"msys", kMsys},
-      {"peer_address", kKumo},
-      {"bounce_classification", kKumo},
-      {"egress_pool", kKumo},
-      {"egress_source", kKumo},
-      {"num_attempts", kKumo},
-      {"payload", kPayload},
-      {"event", kEvent},
-  };
-  for (const auto& [name, bit] : kTable) {
-    if (name == t) return bit;
+  // One switch on the length, then at most two compares.
+  auto is = [t](std::string_view name) { return t == name; };
+  switch (t.size()) {
+    case 4:
+      if (is("Type")) return kType;
+      if (is("mail")) return kMail;
+      if (is("msys")) return kMsys;
+      return 0;
+    case 5:
+      if (is("event")) return kEvent;
+      return 0;
+    case 7:
+      if (is("Message")) return kMessage;
+      if (is("aws.ses")) return kAwsSes;
+      if (is("payload")) return kPayload;
+      return 0;
+    case 8:
+      if (is("TopicArn")) return kTopicArn;
+      return 0;
+    case 9:
+      if (is("eventType")) return kEventType;
+      return 0;
+    case 10:
+      if (is("RecordType")) return kRecordType;
+      if (is("event-data")) return kEventData;
+      return 0;
+    case 11:
+      if (is("detail-type")) return kDetailType;
+      if (is("sg_event_id")) return kSgId;
+      if (is("egress_pool")) return kKumo;
+      return 0;
+    case 12:
+      if (is("peer_address")) return kKumo;
+      if (is("num_attempts")) return kKumo;
+      return 0;
+    case 13:
+      if (is("sg_message_id")) return kSgId;
+      if (is("egress_source")) return kKumo;
+      return 0;
+    case 16:
+      if (is("notificationType")) return kNotificationType;
+      return 0;
+    case 21:
+      if (is("bounce_classification")) return kKumo;
+      return 0;
+    default:
+      return 0;
   }
-  return 0;
+}
+
+// SES comes first in Detect: once one of its marker sets is complete the answer is SES whatever
+// else the payload holds, so the scan can stop (an SNS envelope's TopicArn usually precedes the
+// long Message).
+bool IsSes(unsigned m) {
+  auto all = [m](unsigned bits) { return (m & bits) == bits; };
+  return all(kTopicArn) || all(kMessage | kType) || all(kNotificationType) ||
+         all(kEventType | kMail) || all(kDetailType | kAwsSes);
 }
 
 // One pass over the top-level quoted strings of a JSON payload (escaped quotes are skipped, so
-// the contents of a JSON-in-a-string such as SNS's Message are not looked into).
+// the contents of a JSON-in-a-string such as SNS's Message are not looked into). Outside a string
+// only '"' matters; inside, '\\' escapes the next byte and '"' ends it. Blocks of 16 bytes
+// without a backslash are handled from their quote bits alone.
 unsigned JsonMarkers(std::string_view payload) {
   unsigned found = 0;
-  std::size_t p = payload.find('"');
-  while (p != std::string_view::npos) {
-    std::size_t q = p + 1;
-    for (;;) {
-      q = payload.find('"', q);
-      if (q == std::string_view::npos) return found;
-      std::size_t backslashes = 0;
-      while (q - backslashes > p + 1 && payload[q - backslashes - 1] == '\\') ++backslashes;
-      if (backslashes % 2 == 0) break;
-      ++q;
+  const char* const p = payload.data();
+  const std::size_t n = payload.size();
+  bool in_string = false;
+  bool escaped = false;     // inside a string, the previous byte was an escaping backslash
+  std::size_t open = 0;     // index of the opening quote of the current string
+  bool done = false;        // an SES marker set is complete: nothing found later can matter
+  auto close = [&](std::size_t q) {
+    const std::size_t len = q - open - 1;
+    if (len <= 24) {
+      found |= MarkerOf(std::string_view(p + open + 1, len));
+      done = IsSes(found);
     }
-    const std::string_view token = payload.substr(p + 1, q - p - 1);
-    if (token.size() <= 24) found |= MarkerOf(token);
-    p = payload.find('"', q + 1);
+  };
+  auto scalar = [&](std::size_t from, std::size_t to) {
+    for (std::size_t i = from; i < to && !done; ++i) {
+      const char c = p[i];
+      if (!in_string) {
+        if (c == '"') {
+          in_string = true;
+          open = i;
+        }
+      } else if (escaped) {
+        escaped = false;
+      } else if (c == '\\') {
+        escaped = true;
+      } else if (c == '"') {
+        in_string = false;
+        close(i);
+      }
+    }
+  };
+  std::size_t i = 0;
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (; i + 16 <= n && !done; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned bs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
+    if (bs != 0 || escaped) {
+      scalar(i, i + 16);
+      continue;
+    }
+    unsigned qs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
+    while (qs != 0) {
+      const std::size_t q = i + static_cast<std::size_t>(__builtin_ctz(qs));
+      qs &= qs - 1;
+      if (!in_string) {
+        in_string = true;
+        open = q;
+      } else {
+        in_string = false;
+        close(q);
+      }
+    }
   }
+#endif
+  if (!done) scalar(i, n);
   return found;
 }
 
@@ -382,10 +481,7 @@ InputFormat Detect(std::string_view payload) {
   }
   const unsigned m = JsonMarkers(payload);
   auto all = [m](unsigned bits) { return (m & bits) == bits; };
-  if (all(kTopicArn) || all(kMessage | kType) || all(kNotificationType) ||
-      all(kEventType | kMail) || all(kDetailType | kAwsSes)) {
-    return InputFormat::kSes;
-  }
+  if (IsSes(m)) return InputFormat::kSes;
   if (all(kSgId)) return InputFormat::kSendgrid;
   if (all(kEventData)) return InputFormat::kMailgun;
   if (all(kRecordType)) return InputFormat::kPostmark;

@@ -32,15 +32,18 @@ struct PowerMtaLayout {
 
 struct Decoder::Impl {
   simdjson::ondemand::parser parser;
-  std::string padded;  // payload copy with simdjson's padding
-  std::string nested;  // a JSON document held in a string (SES: the SNS `Message`), padded
   Arena arena;
   PowerMtaLayout pmta;
 
-  // Copies `payload` into the padded buffer and starts an On-Demand document.
+  // Copies `payload` into the arena with simdjson's padding and starts an On-Demand document.
+  // The copy lives until Reset(), so string values without escapes are read as views into it
+  // (ReadString, ReadText) instead of being unescaped and copied again.
   simdjson::simdjson_result<simdjson::ondemand::document> Iterate(std::string_view payload);
-  // Same with the `nested` buffer; the parser's previous document must be finished.
-  simdjson::simdjson_result<simdjson::ondemand::document> IterateNested(std::string_view json);
+  // The same for a JSON document held in a string (SES: the SNS `Message`); the parser's
+  // previous document must be finished.
+  simdjson::simdjson_result<simdjson::ondemand::document> IterateNested(std::string_view json) {
+    return Iterate(json);
+  }
 };
 
 namespace decode {
@@ -48,9 +51,16 @@ namespace decode {
 DecodeError Error(std::string_view kind, std::string detail);
 DecodeError JsonError(simdjson::error_code code, std::string_view where);
 
-// Reads a JSON string value into the arena (unescaped). Numbers and booleans are accepted too
-// and kept as their raw text, since producers disagree on types (e.g. smtp codes as strings).
+// Reads a JSON string value (unescaped): a view into the document's padded copy when the string
+// holds no escape, else unescaped into the arena; valid until Reset(). Numbers and booleans are
+// accepted too and kept as their raw text (a view into the copy), since producers disagree on
+// types (e.g. smtp codes as strings).
 simdjson::error_code ReadText(simdjson::ondemand::value value, Arena& arena, std::string_view* out);
+// A value known to be a string: a view into the document's copy when it holds no escape, else
+// unescaped by simdjson and, when `arena` is given, copied into it (else a view into the
+// parser's string buffer, valid until the next document).
+simdjson::error_code StringValue(simdjson::ondemand::value value, Arena* arena,
+                                 std::string_view* out);
 // Reads an integer given as a number or a numeric string.
 simdjson::error_code ReadInt(simdjson::ondemand::value value, std::int64_t* out);
 // Event time from a JSON value: Unix seconds or milliseconds (number or numeric string) or an
@@ -65,12 +75,14 @@ void SplitReply(std::string_view text, int* code, std::string_view* enhanced);
 
 // --- Helpers shared by the MTA/ESP adapters (stream/decode/common.cc) ---
 
-// A JSON string copied into the arena, or null (empty). Unlike ReadText, numbers, booleans,
-// arrays and objects are INCORRECT_TYPE: for addresses and host names a number is a bug.
+// A JSON string (as ReadText reads it: valid until Reset()), or null (empty). Unlike ReadText,
+// numbers, booleans, arrays and objects are INCORRECT_TYPE: for addresses and host names a
+// number is a bug.
 simdjson::error_code ReadString(simdjson::ondemand::value value, Arena& arena,
                                 std::string_view* out);
-// A JSON string or null without copying: a view into the parser's string buffer, valid until the
-// parser starts the next document. For discriminators that are compared on the spot.
+// A JSON string or null without copying into the arena: a view into the document's copy, or,
+// for a string with escapes, into the parser's string buffer, valid until the parser starts the
+// next document. For discriminators that are compared on the spot.
 simdjson::error_code PeekString(simdjson::ondemand::value value, std::string_view* out);
 // True when the value is JSON null (the value is consumed then).
 bool IsNull(simdjson::ondemand::value value);
@@ -129,16 +141,30 @@ DecodeStatus GetPeek(simdjson::ondemand::value value, std::string_view field,
                      std::string_view* out);
 DecodeStatus GetInt(simdjson::ondemand::value value, std::string_view field, std::int64_t* out);
 
+// The key of a field: a view into the document when it holds no escape (the usual case: compared
+// in place, as the raw-key loop of probe_parse does), else unescaped into the parser's buffer.
+inline simdjson::error_code FieldKey(simdjson::ondemand::field& field, std::string_view* key) {
+  const char* const raw = field.key().raw();
+  // Stage 1 saw the closing quote and the buffer is padded: the scan stops inside the document.
+  const char* p = raw;
+  while (*p != '"' && *p != '\\') ++p;
+  if (*p == '"') {
+    *key = std::string_view(raw, static_cast<std::size_t>(p - raw));
+    return simdjson::SUCCESS;
+  }
+  return field.unescaped_key().get(*key);
+}
+
 // Calls fn(key, value) -> DecodeStatus for each field of `obj` (raw-key loop; fields fn does not
 // consume are skipped without recursion). Stops at the first error.
 template <class Fn>
 DecodeStatus ForEachField(simdjson::ondemand::object obj, std::string_view where, Fn&& fn) {
-  for (auto field : obj) {
+  for (auto result : obj) {
+    simdjson::ondemand::field field;
+    if (auto err = std::move(result).get(field)) return std::unexpected(JsonError(err, where));
     std::string_view key;
-    if (auto err = field.unescaped_key().get(key)) return std::unexpected(JsonError(err, where));
-    simdjson::ondemand::value value;
-    if (auto err = field.value().get(value)) return std::unexpected(JsonError(err, where));
-    if (auto status = fn(key, value); !status) return status;
+    if (auto err = FieldKey(field, &key)) return std::unexpected(JsonError(err, where));
+    if (auto status = fn(key, field.value()); !status) return status;
   }
   return {};
 }

@@ -49,6 +49,43 @@ TEST(CanonicalDecodeTest, ArrayHoldsSeveralEventsAndViewsSurviveLaterPayloads) {
   EXPECT_EQ(out[2].time_ms, 1796032800000);
 }
 
+TEST(CanonicalDecodeTest, EscapedKeysAndValuesAreUnescapedAndOutliveTheCallersBuffer) {
+  Decoder d;
+  std::vector<BounceEvent> out;
+  {
+    // Keys and values with escapes are unescaped (a key "t\u0065xt" is "text"); the others are
+    // views into the decoder's own copy: the caller's buffer may go away before Reset().
+    std::string payload =
+        R"({"t\u0065xt":"550 \"quoted\" \\ back","recipient":"a@b.example","id":42,)"
+        R"("smtp_code":"550","sender":"s\u00e9@x.example","type":"b\u006funce"})";
+    ASSERT_TRUE(d.Decode(payload, InputFormat::kCanonical, &out));
+    std::string second = R"({"text":"plain","mx":"mx.example"})";
+    ASSERT_TRUE(d.Decode(second, InputFormat::kCanonical, &out));
+    payload.assign(payload.size(), 'x');
+    second.assign(second.size(), 'x');
+  }
+  ASSERT_EQ(out.size(), 2u);
+  EXPECT_EQ(out[0].text, "550 \"quoted\" \\ back");
+  EXPECT_EQ(out[0].recipient, "a@b.example");
+  EXPECT_EQ(out[0].id, "42");
+  EXPECT_EQ(out[0].smtp_code, 550);
+  EXPECT_EQ(out[0].sender, "s\xc3\xa9@x.example");
+  EXPECT_EQ(out[0].type, EventType::kBounce);
+  EXPECT_EQ(out[1].text, "plain");
+  EXPECT_EQ(out[1].mx, "mx.example");
+}
+
+TEST(CanonicalDecodeTest, WhiteSpaceAroundValuesIsNotPartOfThem) {
+  Decoder d;
+  std::vector<BounceEvent> out;
+  ASSERT_TRUE(d.Decode("{ \"text\" :  \"a b\"  ,\n\t\"id\" : 7 , \"mx\":\"\"\r\n}",
+                       InputFormat::kAuto, &out));
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(out[0].text, "a b");
+  EXPECT_EQ(out[0].id, "7");
+  EXPECT_EQ(out[0].mx, "");
+}
+
 struct BadCase {
   const char* name;
   std::string payload;
