@@ -59,7 +59,8 @@ fi
 SUPP="$ROOT/tests/sanitizers"
 sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
   local preset=$1 dir=$2 t=$SECONDS
-  local logs="$ROOT/$dir/sanitizer-logs"
+  [[ $dir == /* ]] || dir="$ROOT/$dir"
+  local logs="$dir/sanitizer-logs"
   cmake --preset "$preset" -B "$dir" >/dev/null
   local targets=()
   if [[ $preset == tsan && -z "${BOUNCESTREAM_TSAN_ALL:-}" ]]; then
@@ -83,7 +84,7 @@ sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
     # librdkafka's C11 threads are invisible to TSan without this shim (tsan_c11_threads.c).
     cc -shared -fPIC -O2 -o "$dir/tsan_c11_threads.so" "$SUPP/tsan_c11_threads.c" -lpthread
     common_env+=(
-      "LD_PRELOAD=$ROOT/$dir/tsan_c11_threads.so"
+      "LD_PRELOAD=$dir/tsan_c11_threads.so"
       "TSAN_OPTIONS=halt_on_error=0:second_deadlock_stack=1:history_size=4:ignore_noninstrumented_modules=1:log_path=$logs/tsan:suppressions=$SUPP/tsan.supp")
     exclude=(-E '^(MemoryBoundTest|CrashEquivalenceTest)\.')
     if [[ ${#targets[@]} -gt 0 ]]; then  # only what was built
