@@ -4,6 +4,7 @@
 #define BOUNCESTREAM_STREAM_JSON_WRITER_H_
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -26,10 +27,19 @@ class JsonWriter {
   // A key known to need no escaping (a literal of printable ASCII without '"' or '\\'): written
   // as it is, without the escape scan.
   void PlainKey(std::string_view key) {
-    if (!first_) out_->push_back(',');
-    out_->push_back('"');
-    out_->append(key);
-    out_->append("\":", 2);
+    char buf[64];  // ,"key": in one append
+    if (key.size() > sizeof buf - 4) {
+      Key(key);
+      return;
+    }
+    char* p = buf;
+    if (!first_) *p++ = ',';
+    *p++ = '"';
+    std::memcpy(p, key.data(), key.size());
+    p += key.size();
+    *p++ = '"';
+    *p++ = ':';
+    out_->append(buf, static_cast<std::size_t>(p - buf));
     first_ = true;
   }
   void String(std::string_view s) { Sep(); AppendString(s); }

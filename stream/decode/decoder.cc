@@ -134,7 +134,11 @@ simdjson::error_code StringValue(simdjson::ondemand::value value, Arena* arena,
   if (end >= 2 && raw[0] == '"') {
     const std::string_view content = raw.substr(1, end - 2);
     if (std::memchr(content.data(), '\\', content.size()) == nullptr) {
-      *out = content;  // nothing to unescape, and UTF-8 was validated with the document
+      // Nothing to unescape, and UTF-8 was validated with the document. Consuming the value
+      // (without unescaping) lets the iterator step over it instead of skipping it later.
+      simdjson::ondemand::raw_json_string ignored;
+      if (auto err = value.get_raw_json_string().get(ignored)) return err;
+      *out = content;
       return simdjson::SUCCESS;
     }
   }
