@@ -138,6 +138,7 @@ struct MetricsImpl {
   prometheus::Gauge* sst_bytes = nullptr;
   prometheus::Gauge* pending_bytes = nullptr;
   prometheus::Gauge* restoring = nullptr;
+  prometheus::Gauge* write_blocked = nullptr;
   prometheus::Gauge* ready = nullptr;
   prometheus::Gauge* last_event = nullptr;
 
@@ -363,6 +364,10 @@ std::expected<void, std::string> Build(MetricsImpl& m) {
                                           "Partitions whose assignment was lost (the session "
                                           "expired, e.g. while the brokers were unreachable).")
                            ->Add({});
+  m.write_blocked = &AddFamily<Gauge>(r, "bouncestream_state_write_blocked",
+                                      "1 while state writes fail (disk full, unwritable) and "
+                                      "consumption is paused until they succeed again.")
+                         ->Add({});
   m.restoring = &AddFamily<Gauge>(r, "bouncestream_restoring_partitions",
                                   "Partitions whose state is being restored now.")
                      ->Add({});
@@ -536,6 +541,7 @@ void Metrics::SetStateLiveBytes(double bytes) { Set(impl_->live_bytes, bytes); }
 void Metrics::SetStateSstBytes(double bytes) { Set(impl_->sst_bytes, bytes); }
 void Metrics::SetStatePendingCompactionBytes(double bytes) { Set(impl_->pending_bytes, bytes); }
 void Metrics::SetRestoringPartitions(double count) { Set(impl_->restoring, count); }
+void Metrics::SetStateWriteBlocked(bool blocked) { Set(impl_->write_blocked, blocked ? 1.0 : 0.0); }
 void Metrics::SetReady(bool ready) { Set(impl_->ready, ready ? 1 : 0); }
 void Metrics::SetLastEventTimestamp(double unix_seconds) {
   std::lock_guard lock(impl_->last_event_mu);

@@ -107,6 +107,8 @@ class Metrics {
   void SetRestoringPartitions(double count);
   // Largest average round-trip time over the client's brokers (librdkafka statistics).
   void SetKafkaBrokerRtt(std::string_view client, double seconds);
+  // 1 while state writes fail and consumption is paused until they succeed again.
+  void SetStateWriteBlocked(bool blocked);
   void SetReady(bool ready);
   // Keeps the maximum: an older timestamp never moves the gauge back.
   void SetLastEventTimestamp(double unix_seconds);

@@ -100,7 +100,23 @@ std::expected<void, std::string> Processor::Impl::StartAdmin() {
 }
 
 void Processor::Impl::PollAdmin() {
-  if (engine == nullptr) return;
+  // Once per loop iteration (the processor's loop calls only this of the decision stage): the
+  // back-pressure check and the retry of a blocked state dir (decision_stage.cc).
+  CheckBackpressure();
+  RetryState();
+  if (!config.state.enabled) return;
+  if (engine == nullptr || state_blocked) {
+    // Commands wait on the admin topic until the state can be written; HTTP requests are refused.
+    std::deque<std::shared_ptr<PendingAdmin>> queued;
+    {
+      std::lock_guard<std::mutex> lock(admin_mu);
+      queued.swap(admin_queue);
+    }
+    for (auto& p : queued) {
+      p->result.set_value({503, "{\"error\":\"state dir not writable; retry later\"}"});
+    }
+    return;
+  }
   std::deque<std::shared_ptr<PendingAdmin>> queued;
   {
     std::lock_guard<std::mutex> lock(admin_mu);
@@ -262,10 +278,9 @@ metrics::AdminResponse Processor::Impl::Execute(const AdminCommand& cmd, std::st
   }
   for (auto& r : results) {
     if (auto c = engine->Commit(r); !c) {
-      fatal = true;
-      fatal_reason = "state write failed";
-      metrics->AddStateWriteErrors();
-      return {500, "{\"error\":\"state write failed\"}"};
+      // Published and acknowledged with its markers: the recovery restores it from the changelog.
+      BlockState("admin commit", r.partition, c.error());
+      return {503, "{\"error\":\"state write failed; it is applied when the state dir is writable again\"}"};
     }
   }
   Log(LogLevel::kInfo, "admin command executed",

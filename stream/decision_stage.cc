@@ -10,9 +10,15 @@
 // deterministic decision ids.
 #include <librdkafka/rdkafka.h>
 
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 
 #include "state/decision.h"
 #include "stream/internal/processor_impl.h"
@@ -27,11 +33,69 @@ constexpr int kWatermarkTimeoutMs = 5000;
 // A restore that receives nothing for this long fails (the partition is not processed).
 constexpr int kRestoreStallMs = 30000;
 constexpr const char* kBatchHeader = "bouncestream.batch";
+// Retries of a blocked state dir: 200 ms, doubling, at most 5 s apart.
+constexpr int kStateRetryMinMs = 200;
+constexpr int kStateRetryMaxMs = 5000;
+// The probe write before the state is reopened: this many bytes, fsync'ed, then removed.
+constexpr std::size_t kProbeBytes = 1u << 20;
+// Back-pressure: consumption pauses when the producer queue holds more than this many records
+// (or a quarter of queue.buffering.max.messages, if that is smaller) and resumes below half.
+constexpr int kBackpressureMaxQueued = 20000;
+constexpr const char* kProbeName = ".bouncestream-write-probe";
 
 std::int64_t NowMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
+}
+
+// Writes, syncs and removes a probe file in the state dir: whether the dir can take writes again.
+std::expected<void, std::string> ProbeStateDir(const std::string& dir) {
+  const std::string path = (std::filesystem::path(dir) / kProbeName).string();
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return std::unexpected("probe create: " + std::string(std::strerror(errno)));
+  std::string block(64u << 10, '\0');
+  std::string error;
+  for (std::size_t done = 0; done < kProbeBytes && error.empty();) {
+    const ssize_t n = ::write(fd, block.data(), block.size());
+    if (n < 0) {
+      if (errno != EINTR) error = "probe write: " + std::string(std::strerror(errno));
+      continue;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  if (error.empty() && ::fsync(fd) != 0) error = "probe fsync: " + std::string(std::strerror(errno));
+  ::close(fd);
+  if (::unlink(path.c_str()) != 0 && error.empty()) {
+    error = "probe unlink: " + std::string(std::strerror(errno));
+  }
+  if (!error.empty()) return std::unexpected(error);
+  return {};
+}
+
+// Before a state write: whether the state dir can take `need` more bytes. A write that fails
+// inside RocksDB is avoided where it can be seen coming: Debian's librocksdb 7.8.3 is built with
+// assertions, and a WAL append that fails (ENOSPC, EPERM, EROFS) can abort the process there
+// (writable_file_writer.h:312, AssertFalseAndGetStatusForPrevError) instead of returning the
+// error. Free space below the margin, a read-only mount or a dir that refuses writes (EPERM of
+// an immutable dir, EACCES) block the stage before RocksDB is asked to write.
+constexpr std::int64_t kFreeSpaceMargin = 8 << 20;
+std::expected<void, std::string> StateDirWritable(const std::string& dir, std::int64_t need) {
+  struct statvfs st {};
+  if (::statvfs(dir.c_str(), &st) != 0) return std::unexpected("statvfs: " + std::string(std::strerror(errno)));
+  if ((st.f_flag & ST_RDONLY) != 0) return std::unexpected("read-only file system");
+  const std::int64_t free = static_cast<std::int64_t>(st.f_bavail) * static_cast<std::int64_t>(st.f_frsize);
+  if (free < need + kFreeSpaceMargin) {
+    return std::unexpected("no space left: " + std::to_string(free) + " bytes free, " +
+                           std::to_string(need + kFreeSpaceMargin) + " needed");
+  }
+  if (::access(dir.c_str(), W_OK) != 0) return std::unexpected("not writable: " + std::string(std::strerror(errno)));
+  return {};
+}
+
+RateLimitedLog& StateRetryLog() {
+  static RateLimitedLog log(10000);
+  return log;
 }
 
 }  // namespace
@@ -136,13 +200,26 @@ std::expected<void, std::string> Processor::Impl::CheckStateTopics() {
 }
 
 void Processor::Impl::AssignState(rd_kafka_topic_partition_list_t* parts) {
-  if (engine == nullptr) return;
+  if (!config.state.enabled) return;
   for (int i = 0; i < parts->cnt; ++i) {
     rd_kafka_topic_partition_t& p = parts->elems[i];
     if (!IsStateTopic(p.topic)) continue;
+    if (state_blocked || engine == nullptr) {
+      // The state dir cannot be written (or the state is being reopened): the partition stays
+      // paused; RetryState() restores it and seeks it to the state's offset once writes work.
+      p.offset = RD_KAFKA_OFFSET_END;
+      continue;
+    }
     ++counters.restoring_partitions;
     auto restored = Restore(p.partition);
     --counters.restoring_partitions;
+    if (!restored && !ProbeStateDir(config.state_dir)) {
+      // Not a broken changelog: the disk refuses the restored state. Wait for it like a failed
+      // batch write instead of stopping.
+      BlockState("restore", p.partition, restored.error());
+      p.offset = RD_KAFKA_OFFSET_END;
+      continue;
+    }
     if (!restored) {
       // Processing this partition without its state would decide wrongly; stop instead.
       if (!fatal) {
@@ -166,6 +243,11 @@ void Processor::Impl::AssignState(rd_kafka_topic_partition_list_t* parts) {
 // After rd_kafka_assign: the group's committed offset of a classified partition follows the
 // state (lag monitoring, and an honest committed offset even when no new record arrives).
 void Processor::Impl::StoreStateStartOffsets() {
+  // Newly assigned partitions start unpaused: pause them too while the reason lasts.
+  if (state_blocked || backpressure) {
+    consumption_paused = false;
+    UpdatePause();
+  }
   if (start_offsets_to_store.empty()) return;
   rd_kafka_topic_partition_list_t* list =
       rd_kafka_topic_partition_list_new(static_cast<int>(start_offsets_to_store.size()));
@@ -179,10 +261,10 @@ void Processor::Impl::StoreStateStartOffsets() {
 }
 
 void Processor::Impl::RevokeState(rd_kafka_topic_partition_list_t* parts) {
-  if (engine == nullptr) return;
+  if (!config.state.enabled) return;
   for (int i = 0; i < parts->cnt; ++i) {
     if (!IsStateTopic(parts->elems[i].topic)) continue;
-    engine->Forget(parts->elems[i].partition);
+    if (engine != nullptr) engine->Forget(parts->elems[i].partition);
     state_parts.erase(parts->elems[i].partition);
   }
 }
@@ -344,6 +426,12 @@ void Processor::Impl::ProcessStateBatch() {
           "state", std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   } timer{metrics.get(), started};
+  if (state_blocked || engine == nullptr) {
+    // Fetched before the pause took effect: not applied. RetryState() seeks the partitions back
+    // to the state's offsets, so these records are read again.
+    state_batch.clear();
+    return;
+  }
   // Outputs of the previous state batch must all be settled (they are: see below); one flight
   // bookkeeping for every output of this batch.
   state_flight = InFlight{};
@@ -421,14 +509,22 @@ void Processor::Impl::ProcessStateBatch() {
   }
   rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(
       static_cast<int>(results.size()));
+  std::int64_t write_bytes = 0;  // the WriteBatch mirrors the changelog records
+  for (const state::BatchResult& r : results) {
+    for (const state::ChangelogRecord& c : r.changelog) {
+      write_bytes += static_cast<std::int64_t>(c.key.size() + (c.value ? c.value->size() : 0));
+    }
+  }
+  if (auto writable = StateDirWritable(config.state_dir, 2 * write_bytes); !writable) {
+    BlockState("commit", results.empty() ? -1 : results.front().partition, writable.error());
+    results.clear();
+  }
   for (state::BatchResult& r : results) {
     if (auto committed = engine->Commit(r); !committed) {
-      fatal = true;
-      fatal_reason = "state write failed";
-      ++counters.state_write_errors;
-      metrics->AddStateWriteErrors();
-      Log(LogLevel::kError, "state write failed; stopping without committing past it",
-          {{"partition", std::int64_t{r.partition}}, {"error", std::string_view(committed.error())}});
+      // Disk full or unwritable: this partition's offset (and those of the results after it)
+      // stay where the durable state is; the batch's outputs are published and acknowledged, so
+      // RetryState() takes it from the changelog once the state can be written again.
+      BlockState("commit", r.partition, committed.error());
       break;
     }
     state_parts[r.partition].next_offset = r.next_offset;
@@ -439,6 +535,178 @@ void Processor::Impl::ProcessStateBatch() {
   // own offsets decide where a partition resumes.
   if (offsets->cnt > 0) rd_kafka_offsets_store(consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+// --- disk faults ---------------------------------------------------------------------------
+//
+// A state write that fails (RocksDB: no space, read-only or unwritable volume; RocksDB may then
+// refuse every further write until DB::Resume() or a reopen) blocks the decision stage instead
+// of stopping the process: consumption of every assigned partition is paused, no offset moves
+// past the durable state (the classified offsets are stored only after a Commit, and the input
+// stage stops producing), the gauge bouncestream_state_write_blocked is 1 and
+// /readyz says why. RetryState() runs once per loop iteration; with backoff it probes the state
+// dir with a real write, then closes and reopens the state (whatever RocksDB's background error
+// was), restores every assigned classified partition from the changelog (the batches whose
+// Commit failed were published and acknowledged, markers included, so the restore applies
+// them: the same path as a restart after kill -9) and resumes, each classified partition seeked
+// to the state's offset.
+
+void Processor::Impl::BlockState(std::string_view what, std::int32_t partition,
+                                 const std::string& error) {
+  ++counters.state_write_errors;
+  metrics->AddStateWriteErrors();
+  state_block_error = error;
+  if (state_blocked) return;
+  state_blocked = true;
+  state_blocked_since_ms = NowMs();
+  state_retry_attempts = 0;
+  state_retry_delay_ms = kStateRetryMinMs;
+  state_retry_at_ms = state_blocked_since_ms + state_retry_delay_ms;
+  metrics->SetStateWriteBlocked(true);
+  Log(LogLevel::kError,
+      "state write failed; consumption paused until the state dir can be written again",
+      {{"step", what},
+       {"partition", std::int64_t{partition}},
+       {"state_dir", std::string_view(config.state_dir)},
+       {"error", std::string_view(error)}});
+  SetReady(false, "state dir not writable: " + error);
+  UpdatePause();
+}
+
+void Processor::Impl::RetryState() {
+  if (!state_blocked) return;
+  if (NowMs() < state_retry_at_ms) return;
+  ++state_retry_attempts;
+  auto again = [this](std::string_view step, const std::string& error, bool write_error) {
+    if (write_error) {
+      ++counters.state_write_errors;
+      metrics->AddStateWriteErrors();
+    }
+    state_block_error = error;
+    state_retry_delay_ms = std::min(kStateRetryMaxMs, state_retry_delay_ms * 2);
+    state_retry_at_ms = NowMs() + state_retry_delay_ms;
+    StateRetryLog().Log(LogLevel::kWarn, "state-retry",
+                        "state dir still not writable; consumption stays paused",
+                        {{"step", step},
+                         {"error", std::string_view(error)},
+                         {"attempts", std::int64_t{state_retry_attempts}},
+                         {"blocked_ms", NowMs() - state_blocked_since_ms},
+                         {"retry_in_ms", std::int64_t{state_retry_delay_ms}}});
+  };
+  if (auto probe = ProbeStateDir(config.state_dir); !probe) return again("probe", probe.error(), false);
+  // Reopen: clears whatever background error RocksDB holds (a hard error needs Resume(), a
+  // fatal one a reopen) and drops the uncommitted in-memory results of the failed batches.
+  engine.reset();
+  if (auto opened = OpenState(); !opened) {
+    engine.reset();
+    return again("open", opened.error(), true);
+  }
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    return again("assignment", "cannot read the assignment", false);
+  }
+  rd_kafka_topic_partition_list_t* positions = rd_kafka_topic_partition_list_new(16);
+  for (int i = 0; i < assignment->cnt; ++i) {
+    if (IsStateTopic(assignment->elems[i].topic)) {
+      rd_kafka_topic_partition_list_add(positions, assignment->elems[i].topic,
+                                        assignment->elems[i].partition);
+    }
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
+  for (int i = 0; i < positions->cnt; ++i) {
+    const std::int32_t partition = positions->elems[i].partition;
+    ++counters.restoring_partitions;
+    auto restored = Restore(partition);
+    --counters.restoring_partitions;
+    if (!restored) {
+      rd_kafka_topic_partition_list_destroy(positions);
+      engine.reset();  // reopened at the next attempt
+      return again("restore", restored.error(), true);
+    }
+  }
+  rd_kafka_position(consumer, positions);
+  state_parts.clear();
+  rd_kafka_topic_partition_list_t* seek = rd_kafka_topic_partition_list_new(16);
+  for (int i = 0; i < positions->cnt; ++i) {
+    rd_kafka_topic_partition_t& p = positions->elems[i];
+    const auto next = engine->NextOffset(p.partition);
+    state_parts[p.partition] = {next ? *next : -1};
+    const std::int64_t target = next ? *next : RD_KAFKA_OFFSET_BEGINNING;
+    if (p.offset != target) rd_kafka_topic_partition_list_add(seek, p.topic, p.partition)->offset = target;
+    if (next) start_offsets_to_store.push_back({p.partition, *next});
+  }
+  const std::int64_t blocked_ms = NowMs() - state_blocked_since_ms;
+  state_blocked = false;
+  state_block_error.clear();
+  metrics->SetStateWriteBlocked(false);
+  UpdatePause();  // resumes unless back-pressure holds it
+  if (seek->cnt > 0) {
+    // After the resume: the seek's version barrier drops anything fetched from the old position.
+    rd_kafka_error_t* e = rd_kafka_seek_partitions(consumer, seek, 5000);
+    if (e != nullptr) {
+      Log(LogLevel::kError, "seek after the state recovery failed",
+          {{"error", std::string_view(rd_kafka_error_string(e))}});
+      rd_kafka_error_destroy(e);
+    }
+  }
+  StoreStateStartOffsets();
+  Log(LogLevel::kInfo, "state dir writable again; state reopened, restored and consuming",
+      {{"blocked_ms", blocked_ms},
+       {"attempts", std::int64_t{state_retry_attempts}},
+       {"partitions", std::int64_t{positions->cnt}},
+       {"seeked", std::int64_t{seek->cnt}}});
+  rd_kafka_topic_partition_list_destroy(seek);
+  rd_kafka_topic_partition_list_destroy(positions);
+  SetReady(!fatal, fatal ? fatal_reason : "");
+}
+
+// --- back-pressure ---------------------------------------------------------------------------
+//
+// The input stage produces without waiting for acknowledgements; librdkafka queues up to
+// queue.buffering.max.messages / .kbytes (100,000 records / 1 GiB by default) before produce
+// blocks. When the brokers acknowledge more slowly than records come in, consumption is paused
+// once the queue holds kBackpressureMaxQueued records (or a quarter of the configured maximum)
+// and resumed when it has drained to half of that: memory stays bounded and the consumer keeps
+// polling (no max.poll.interval.ms expiry, no rebalance).
+
+void Processor::Impl::CheckBackpressure() {
+  if (backpressure_bound == 0) {
+    int max_messages = 100000;
+    for (const auto& [k, v] : ProducerProperties(config)) {
+      if (k == "queue.buffering.max.messages") max_messages = std::max(4, std::atoi(v.c_str()));
+    }
+    backpressure_bound = std::min(kBackpressureMaxQueued, max_messages / 4);
+  }
+  const int high = backpressure_bound;
+  const int queued = rd_kafka_outq_len(producer);
+  if (!backpressure && queued > high) {
+    backpressure = true;
+    ++backpressure_events;
+    Log(LogLevel::kWarn, "producer queue full; consumption paused until it drains",
+        {{"queued", std::int64_t{queued}}, {"bound", std::int64_t{high}}});
+    UpdatePause();
+  } else if (backpressure && queued <= high / 2) {
+    backpressure = false;
+    Log(LogLevel::kInfo, "producer queue drained; consuming again",
+        {{"queued", std::int64_t{queued}}, {"pauses", backpressure_events}});
+    UpdatePause();
+  }
+}
+
+void Processor::Impl::UpdatePause() {
+  const bool want = state_blocked || backpressure;
+  if (want == consumption_paused) return;
+  rd_kafka_topic_partition_list_t* assignment = nullptr;
+  if (rd_kafka_assignment(consumer, &assignment) != RD_KAFKA_RESP_ERR_NO_ERROR) return;
+  const rd_kafka_resp_err_t e = want ? rd_kafka_pause_partitions(consumer, assignment)
+                                     : rd_kafka_resume_partitions(consumer, assignment);
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    Log(LogLevel::kError, want ? "cannot pause the partitions" : "cannot resume the partitions",
+        {{"error", std::string_view(rd_kafka_err2name(e))}});
+  } else {
+    consumption_paused = want;
+  }
+  rd_kafka_topic_partition_list_destroy(assignment);
 }
 
 }  // namespace bouncestream::stream
