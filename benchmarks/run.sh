@@ -17,7 +17,7 @@
 # Environment: BOUNCESTREAM_BUILD_DIR (default build/release), BOUNCESTREAM_PERF_PROBE (probe
 # sources, default ../shared/perf-probe), BOUNCESTREAM_RUN_DIR (work dir and raw outputs,
 # default /tmp/bouncestream-run), RUN_SKIP (comma list of parts to leave out: classify, stream,
-# state, path, scale, e2e, e2e_scale).
+# state, path, scale, e2e, e2e_scale, probes; a skipped part's earlier output is tabled).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -28,6 +28,8 @@ BUILD=${BOUNCESTREAM_BUILD_DIR:-build/release}
 PROBE_SRC=${BOUNCESTREAM_PERF_PROBE:-../shared/perf-probe}
 OUT=${BOUNCESTREAM_RUN_DIR:-/tmp/bouncestream-run}
 SKIP=",${RUN_SKIP:-},"
+# `bouncestream run` refuses unknown BOUNCESTREAM_* variables: none of ours reach the children.
+unset BOUNCESTREAM_BUILD_DIR BOUNCESTREAM_PERF_PROBE BOUNCESTREAM_RUN_DIR
 mkdir -p "$OUT/bin"
 skip() { [[ "$SKIP" == *",$1,"* ]]; }
 
@@ -69,16 +71,21 @@ run() {  # name, command...: output to $OUT/name.txt (shown), fails the script o
   grep -E '^(ours_|check|reference|parse\[copy\]|hs_regex |re2_set |merge_agg|full |serialize )' "$OUT/$name.txt" | cut -c1-200 || true
 }
 : > "$OUT/empty.txt"
+# Outputs of the parts that run now are removed first; a skipped part's output of an earlier
+# run stays and is tabled (RUN_SKIP=probes,... re-runs only some parts).
+parts() { case $1 in probe_parse|probe_pipeline_full) echo probes ;; probe_classify) echo classify ;;
+  probe_rocksdb) echo state ;; probe_pipeline) echo stream ;; path_x*) echo scale ;; e2e_i1_x1) echo e2e ;;
+  e2e_*) echo e2e_scale ;; *) echo "$1" ;; esac; }
 for f in probe_parse probe_classify probe_rocksdb probe_pipeline probe_pipeline_full classify stream state \
          path path_x4 path_x16 e2e_i1_x1 e2e_i2_x1 e2e_i1_x4 e2e_i1_x16; do
-  rm -f "$OUT/$f.txt"
+  skip "$(parts "$f")" || rm -f "$OUT/$f.txt"
 done
 
-run probe_parse "$OUT/bin/probe_parse" "$DATA/bounces.ndjson" "$REPS"
+skip probes || run probe_parse "$OUT/bin/probe_parse" "$DATA/bounces.ndjson" "$REPS"
 skip classify || run probe_classify "$OUT/bin/probe_classify" "$DATA" "$REPS"
 skip state || run probe_rocksdb "$OUT/bin/probe_rocksdb" "$DATA/bounces.ndjson" "$REPS" merge_agg "$OUT/db" 1000
 skip stream || run probe_pipeline "$OUT/bin/probe_pipeline" "$DATA" "$REPS" parse,classify,serialize
-run probe_pipeline_full "$OUT/bin/probe_pipeline" "$DATA" "$REPS" full merge_agg "$N"
+skip probes || run probe_pipeline_full "$OUT/bin/probe_pipeline" "$DATA" "$REPS" full merge_agg "$N"
 skip classify || run classify "$B/classify_bench" "$DATA/bounces.ndjson" "$N" "$REPS"
 skip stream || run stream "$B/stream_bench" "$N" "$REPS" 0 0 decode,pipeline
 skip state || run state "$B/state_bench" "$DATA/bounces.ndjson" "$N" "$REPS" 1000
