@@ -1253,7 +1253,7 @@ bootstrap = "a:1,b:2"
 group = "rt"
 profile = "production"
 state_dir = "/var/lib/with \"quotes\" and \\ backslash"
-metrics_addr = "0.0.0.0:9464"
+metrics_addr = "127.0.0.1:9555"
 engine = "re2set"
 batch_max_messages = 7
 [[input]]

@@ -576,7 +576,13 @@ TEST(DevbrokerCliTest, ThreeBrokersLeaderCoordinatorAndBrokerIds) {
            sock.string(), "--bootstrap-file", bs.string()},
           dir.path() / "out", dir.path() / "err");
   const auto deadline = Clock::now() + 15s;
-  while (!fs::exists(bs) && c.Running() && Clock::now() < deadline)
+  // The bootstrap file can appear before the whole "ready" line reaches stdout: wait for both.
+  const auto ready_line_done = [&c] {
+    const std::string out = c.Stdout();
+    const std::size_t at = out.find("devbroker ready");
+    return at != std::string::npos && out.find('\n', at) != std::string::npos;
+  };
+  while ((!fs::exists(bs) || !ready_line_done()) && c.Running() && Clock::now() < deadline)
     std::this_thread::sleep_for(20ms);
   ASSERT_TRUE(fs::exists(bs)) << c.Stderr();
   EXPECT_NE(c.Stdout().find("\"replication_factor\":3"), std::string::npos) << c.Stdout();
