@@ -141,6 +141,10 @@ constexpr std::array kStateNumFields = {
     StateField{"block_cache", Kind::kBytes, &StateSettings::block_cache_bytes, nullptr, kMiB, kTiB},
     StateField{"hot_window_entries", Kind::kEntries, &StateSettings::hot_window_entries, nullptr, 1,
                1'000'000'000},
+    StateField{"checkpoint_events", Kind::kEntries, &StateSettings::checkpoint_events, nullptr, 1,
+               1'000'000},
+    StateField{"checkpoint_interval", Kind::kDuration, &StateSettings::checkpoint_interval_ms,
+               nullptr, 1, 600'000},
 };
 
 using PolicyField = NumField<state::PolicyConfig>;

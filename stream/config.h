@@ -61,6 +61,11 @@ struct StateSettings {
   std::int64_t max_lateness_ms = 7LL * 24 * 3600 * 1000;
   std::int64_t block_cache_bytes = 64LL << 20;
   std::int64_t hot_window_entries = 1LL << 20;
+  // Decision stage: a partition's state is checkpointed (changelog + one RocksDB write, then its
+  // classified offset) once checkpoint_events records were applied since its last checkpoint, or
+  // checkpoint_interval_ms after the first of them; 1 = a checkpoint per poll batch.
+  std::int64_t checkpoint_events = 10000;
+  std::int64_t checkpoint_interval_ms = 1000;
 
   friend bool operator==(const StateSettings&, const StateSettings&) = default;
 };
