@@ -224,6 +224,14 @@ inline std::string HttpGet(int port, const std::string& path) {
   return body == std::string::npos ? "" : out.substr(body + 4);
 }
 
+// The value of an unlabelled sample `name` in a Prometheus exposition, or -1 when absent.
+inline double Metric(const std::string& text, const std::string& name) {
+  const std::string key = "\n" + name + " ";
+  const auto at = ("\n" + text).find(key);
+  if (at == std::string::npos) return -1;
+  return std::strtod(text.c_str() + at + key.size() - 1, nullptr);
+}
+
 // Sum (or maximum) of every sample of `name` (all label sets) in a Prometheus exposition.
 inline double MetricFold(const std::string& text, const std::string& name, bool max) {
   double acc = 0;

@@ -15,30 +15,17 @@
 #include <string>
 #include <vector>
 
+#include "tests/stream/temp_dir_test.h"
+
 namespace bouncestream::stream {
 namespace {
 
 namespace fs = std::filesystem;
 using Env = std::vector<std::pair<std::string, std::string>>;
 
-class ConfigTest : public ::testing::Test {
+class ConfigTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("bouncestream_config_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string Write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
+  ConfigTest() : TempDirTest("config") {}
 
   // A config file that is valid on its own, plus `extra` lines.
   std::string WriteMinimal(const std::string& extra = "", const std::string& name = "cfg.toml") {
@@ -56,8 +43,6 @@ class ConfigTest : public ::testing::Test {
     flags.env = std::move(env);
     return LoadConfig(flags);
   }
-
-  fs::path dir_;
 };
 
 const std::string* Prop(const KafkaProperties& props, std::string_view key) {

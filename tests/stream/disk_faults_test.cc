@@ -37,6 +37,7 @@
 #include "state/engine.h"
 #include "stream/kafka_produce.h"
 #include "tests/stream/child_process.h"
+#include "tests/stream/cluster_harness.h"
 
 namespace bouncestream::stream {
 namespace {
@@ -46,6 +47,10 @@ namespace fs = std::filesystem;
 using testing::Child;
 using testing::Slurp;
 using testing::Spawn;
+using harness::HttpGet;
+using harness::Metric;
+using harness::MetricsPort;
+using harness::NewClient;
 
 constexpr int kRecords = 20'000;
 constexpr int kChunk = 2'500;
@@ -55,129 +60,15 @@ constexpr const char* kGroup = "df";
 // fallocate that does not fit fails whole, so WAL appends really meet the full disk.
 constexpr const char* kTmpfsSize = "48m";
 
-struct Reply {
-  const char* text;
-  int code;
-  const char* type;
-  const char* mx;
-};
-constexpr Reply kReplies[] = {
-    {"550 5.1.1 <{rcpt}>: Recipient address rejected: User unknown in virtual mailbox table", 550,
-     "bounce", "mx.{domain}"},
-    {"552 5.2.2 <{rcpt}>: Mailbox full, over quota", 552, "bounce", "mx.{domain}"},
-    {"550 Envelope blocked - User Entry - https://community.mimecast.com/docs/DOC-1369#550", 550,
-     "bounce", "eu-smtp-inbound-1.mimecast.com"},
-    {"550 Administrative prohibition - envelope blocked - "
-     "https://community.mimecast.com/docs/DOC-1369#550",
-     550, "bounce", "eu-smtp-inbound-1.mimecast.com"},
-    {"554 Your IP address has been blocked by a Mimecast RBL policy - spamcop - "
-     "https://community.mimecast.com/docs/DOC-1369#554",
-     554, "bounce", "eu-smtp-inbound-1.mimecast.com"},
-    {"550 5.7.26 This mail is unauthenticated, which poses a security risk to the sender and "
-     "Gmail users, and has been blocked. The sender must authenticate with at least one of SPF "
-     "or DKIM.",
-     550, "bounce", "gmail-smtp-in.l.google.com"},
-    {"421 4.7.0 Try again later, closing connection.", 421, "deferral", "mx.{domain}"},
-    {"250 2.0.0 OK", 250, "delivered", "mx.{domain}"},
-    {"", 0, "complaint", ""},
-};
-constexpr int kWeights[] = {14, 12, 5, 8, 8, 3, 22, 24, 2};
-
-std::string Replace(std::string s, std::string_view what, std::string_view with) {
-  for (auto at = s.find(what); at != std::string::npos; at = s.find(what, at + with.size())) {
-    s.replace(at, what.size(), with);
-  }
-  return s;
-}
-
+// The stream: the shared harness's canonical events (every policy rule represented, 1 % retried
+// duplicates), fewer domains and recipients so that decisions come early in 20k records.
 std::vector<std::string> MakeStream() {
-  std::mt19937_64 rng(20261208);
-  int total = 0;
-  for (int w : kWeights) total += w;
-  std::vector<std::string> out;
-  const std::int64_t t0 = 1'796'032'800'000;
-  for (int i = 0; i < kRecords; ++i) {
-    if (i > 100 && rng() % 100 == 0) {
-      out.push_back(out[out.size() - 1 - rng() % 100]);
-      continue;
-    }
-    int pick = static_cast<int>(rng() % static_cast<std::uint64_t>(total));
-    std::size_t r = 0;
-    while (pick >= kWeights[r]) pick -= kWeights[r++];
-    const Reply& reply = kReplies[r];
-    const std::string domain = "d" + std::to_string(rng() % 200) + ".example";
-    const std::string rcpt = "u" + std::to_string(rng() % 40) + "@" + domain;
-    const int tenant = static_cast<int>(rng() % 3);
-    const std::string sender = "news@t" + std::to_string(tenant) + ".example";
-    const std::string ip = "192.0.2." + std::to_string(10 + rng() % 4);
-    out.push_back("{\"id\":\"df-" + std::to_string(i) + "\",\"time\":" +
-                  std::to_string(t0 + static_cast<std::int64_t>(i) * 60) + ",\"tenant\":\"t" +
-                  std::to_string(tenant) + "\",\"sender\":\"" + sender + "\",\"recipient\":\"" +
-                  rcpt + "\",\"mx\":\"" + Replace(reply.mx, "{domain}", domain) +
-                  "\",\"remote_ip\":\"\",\"sending_ip\":\"" + ip +
-                  "\",\"smtp_code\":" + std::to_string(reply.code) +
-                  ",\"enhanced_code\":\"\",\"text\":\"" + Replace(reply.text, "{rcpt}", rcpt) +
-                  "\",\"type\":\"" + reply.type + "\"}");
-  }
-  return out;
-}
-
-rd_kafka_t* NewClient(rd_kafka_type_t type,
-                      const std::vector<std::pair<std::string, std::string>>& props) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      ADD_FAILURE() << k << ": " << err;
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
-  EXPECT_NE(rk, nullptr) << err;
-  return rk;
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{3, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  const auto body = out.find("\r\n\r\n");
-  return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
-// The value of an unlabelled sample, or -1.
-double Metric(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  const auto at = ("\n" + text).find(key);
-  if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + key.size() - 1, nullptr);
-}
-
-int MetricsPort(const std::string& log) {
-  const auto at = log.rfind("\"msg\":\"serving metrics, status page and health checks\"");
-  if (at == std::string::npos) return -1;
-  const std::string key = "\"address\":\"127.0.0.1:";
-  const auto a = log.find(key, at);
-  if (a == std::string::npos) return -1;
-  return std::atoi(log.c_str() + a + key.size());
+  return harness::MakeStream({.records = kRecords,
+                              .seed = 20261208,
+                              .domains = 200,
+                              .recipients_per_domain = 40,
+                              .step_ms = 60,
+                              .id_prefix = "df-"});
 }
 
 // Appends to `ballast` until the filesystem refuses a single byte more.

@@ -31,6 +31,7 @@
 
 #include "stream/kafka_produce.h"
 #include "tests/stream/child_process.h"
+#include "tests/stream/cluster_harness.h"
 
 namespace bouncestream::stream {
 namespace {
@@ -40,6 +41,11 @@ namespace fs = std::filesystem;
 using testing::Child;
 using testing::Slurp;
 using testing::Spawn;
+using harness::Control;
+using harness::HttpGet;
+using harness::Metric;
+using harness::MetricsPort;
+using harness::NewClient;
 
 const int kRecords = [] {
   const char* v = std::getenv("MEMORY_TEST_RECORDS");
@@ -86,90 +92,6 @@ std::vector<std::string> MakeStream() {
                   kTypes[r] + "\"}");
   }
   return out;
-}
-
-rd_kafka_t* NewClient(rd_kafka_type_t type,
-                      const std::vector<std::pair<std::string, std::string>>& props) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  for (const auto& [k, v] : props) {
-    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      ADD_FAILURE() << k << ": " << err;
-    }
-  }
-  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
-  EXPECT_NE(rk, nullptr) << err;
-  return rk;
-}
-
-std::string Control(const fs::path& sock, const std::string& cmd) {
-  const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "<no socket>";
-  sockaddr_un addr{};
-  addr.sun_family = AF_UNIX;
-  std::strncpy(addr.sun_path, sock.c_str(), sizeof(addr.sun_path) - 1);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof(addr)) != 0) {
-    ::close(fd);
-    return "<no connection>";
-  }
-  const std::string line = cmd + "\n";
-  ::send(fd, line.data(), line.size(), MSG_NOSIGNAL);
-  std::string buf;
-  const auto deadline = Clock::now() + std::chrono::seconds(5);
-  while (buf.find('\n') == std::string::npos && Clock::now() < deadline) {
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, 100) <= 0) continue;
-    char tmp[512];
-    const ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-    if (n <= 0) break;
-    buf.append(tmp, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  const auto nl = buf.find('\n');
-  return nl == std::string::npos ? "<no reply>" : buf.substr(0, nl);
-}
-
-std::string HttpGet(int port, const std::string& path) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return "";
-  timeval tv{3, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<std::uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
-  std::string out;
-  char buf[8192];
-  for (;;) {
-    const ssize_t n = ::recv(fd, buf, sizeof buf, 0);
-    if (n <= 0) break;
-    out.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  const auto body = out.find("\r\n\r\n");
-  return body == std::string::npos ? "" : out.substr(body + 4);
-}
-
-double Metric(const std::string& text, const std::string& name) {
-  const std::string key = "\n" + name + " ";
-  const auto at = ("\n" + text).find(key);
-  if (at == std::string::npos) return -1;
-  return std::strtod(text.c_str() + at + key.size() - 1, nullptr);
-}
-
-int MetricsPort(const std::string& log) {
-  const auto at = log.rfind("\"msg\":\"serving metrics, status page and health checks\"");
-  if (at == std::string::npos) return -1;
-  const std::string key = "\"address\":\"127.0.0.1:";
-  const auto a = log.find(key, at);
-  if (a == std::string::npos) return -1;
-  return std::atoi(log.c_str() + a + key.size());
 }
 
 // VmRSS / VmHWM of a process, MiB.

@@ -33,6 +33,7 @@
 #include "stream/config.h"
 #include "stream/kafka_produce.h"
 #include "tests/stream/child_process.h"
+#include "tests/stream/temp_dir_test.h"
 
 namespace bouncestream::stream {
 namespace {
@@ -46,31 +47,9 @@ struct Result {
   std::string out, err;
 };
 
-class SecurityTest : public ::testing::Test {
+class SecurityTest : public testing::TempDirTest {
  protected:
-  void SetUp() override {
-    static int counter = 0;
-    dir_ = fs::temp_directory_path() /
-           ("bouncestream_security_" + std::to_string(::getpid()) + "_" + std::to_string(counter++));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-
-  std::string Write(const std::string& name, const std::string& text) {
-    const fs::path p = dir_ / name;
-    std::ofstream(p, std::ios::binary) << text;
-    return p.string();
-  }
-
-  static std::string Slurp(const fs::path& p) {
-    std::ifstream in(p, std::ios::binary);
-    std::stringstream s;
-    s << in.rdbuf();
-    return s.str();
-  }
+  SecurityTest() : TempDirTest("security") {}
 
   // `env` is a prefix of NAME=VALUE words (or empty); BOUNCESTREAM_* of the test's own
   // environment are cleared so that only what the test gives counts.
@@ -81,12 +60,10 @@ class SecurityTest : public ::testing::Test {
     const int status = std::system(cmd.c_str());
     Result r;
     r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = Slurp(dir_ / "out");
-    r.err = Slurp(dir_ / "err");
+    r.out = testing::Slurp((dir_ / "out").string());
+    r.err = testing::Slurp((dir_ / "err").string());
     return r;
   }
-
-  fs::path dir_;
 };
 
 #define EXPECT_HAS(text, part) EXPECT_NE((text).find(part), std::string::npos) << (text)
