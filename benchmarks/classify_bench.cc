@@ -4,10 +4,21 @@
 //
 // The stream is the probe's synthetic diagnostics with our own filter texts (every row of the
 // acceptance tables in tests/classify/testdata) mixed in as every 8th event. Before timing, the
-// output is checked against a reference: every table row must classify as the table says, and
-// both engines must pick the same rule for every event. Prints the median of `reps` runs.
+// output is checked against a reference: every table row must classify as the table says, both
+// engines must pick the same rule for every event, and a Session with its result cache must give
+// exactly (every field) what a Session without it gives. Prints the median of `reps` runs, per
+// engine, of three rows:
+//   ours_<engine>          the stream as it is (texts repeat, as in real bounce streams), the
+//                          Session's result cache on (the default); the cache hit rate is printed
+//   ours_<engine>_nocache  the same stream, cache off: the cost of the scan and Decide alone
+//   ours_<engine>_unique   every (text, mx, code, status) once, cache off: no repeat to exploit
+// Every run passes over the same events, so RE2's lazy DFA is warm from the second run on; with
+// BOUNCESTREAM_BENCH_HELDOUT=1 a fourth row (re2set only) times texts the DFA has not seen: a fresh
+// classifier, one untimed pass over the first half of the unique events, then one timed pass over
+// the second half (min(reps, 3) times, each with a fresh classifier).
 //
 // Environment: BOUNCESTREAM_BENCH_ENGINE=re2set|vectorscan times one engine only;
+// BOUNCESTREAM_BENCH_ROWS=stream,nocache,unique times only those rows;
 // BOUNCESTREAM_BENCH_WARMUP=1 runs one untimed pass first (RE2's DFA is built lazily: a cold pass
 // costs ~48x a warm one in callgrind instructions); BOUNCESTREAM_BENCH_TABLES=<file.tsv> mixes in
 // one table only. Instruction counts of the timed passes alone:
@@ -19,7 +30,9 @@
 #include <cstdlib>
 #include <cstdio>
 #include <fstream>
+#include <set>
 #include <sstream>
+#include <tuple>
 #include <string>
 #include <vector>
 
@@ -113,6 +126,21 @@ BounceEvent EventOf(const Item& it) {
   return sink;
 }
 
+bool SameClassification(const Classification& a, const Classification& b) {
+  return a.reason == b.reason && a.bounce_class == b.bounce_class && a.hard == b.hard &&
+         a.vendor == b.vendor && a.vendor_source == b.vendor_source && a.party == b.party &&
+         a.action == b.action && a.confidence == b.confidence && a.rule == b.rule &&
+         a.doc.view() == b.doc.view() && a.dnsbl == b.dnsbl && a.smtp_code == b.smtp_code &&
+         a.enhanced_code == b.enhanced_code && a.text_truncated == b.text_truncated;
+}
+
+bool RowWanted(const char* row) {
+  const char* only = std::getenv("BOUNCESTREAM_BENCH_ROWS");
+  if (only == nullptr) return true;
+  const std::string list = std::string(",") + only + ",";
+  return list.find(std::string(",") + row + ",") != std::string::npos;
+}
+
 double Median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -187,32 +215,106 @@ int main(int argc, char** argv) {
       }
     }
   }
+  // The result cache must be exact: every field equal to a Session without it, on every event,
+  // over two passes (the second answers the repeats from the cache).
+  std::uint64_t check_hits = 0;
+  for (Engine engine : {Engine::kVectorscan, Engine::kRe2Set}) {
+    auto cached = Classifier::Create(*rules, {.engine = engine});
+    auto plain = Classifier::Create(*rules, {.engine = engine, .session_cache_slots = 0});
+    if (!cached || !plain) return 1;
+    Classifier::Session sc(*cached), sp(*plain);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        if (!SameClassification(sc.Classify(events[i]), sp.Classify(events[i])) && bad++ < 10) {
+          std::fprintf(stderr, "cached result differs (%s): %s\n", std::string(ToString(engine)).c_str(),
+                       items[i].text.c_str());
+        }
+      }
+    }
+    check_hits += sc.cache_hits();
+  }
+  if (check_hits == 0) {
+    std::fprintf(stderr, "classify_bench: the result cache never hit in the check\n");
+    ++bad;
+  }
   if (bad > 0) {
     std::fprintf(stderr, "classify_bench: %d reference mismatches, not timing\n", bad);
     return 1;
   }
-  std::printf("reference check: ok (table rows as expected, engines agree on every event)\n");
+  std::printf("reference check: ok (table rows as expected, engines agree on every event, cached "
+              "results equal uncached ones)\n");
+
+  // Every distinct (text, mx, code, status, type) once, in first-seen order.
+  std::vector<BounceEvent> unique;
+  {
+    std::set<std::tuple<std::string_view, std::string_view, int, std::string_view>> seen;
+    for (const auto& ev : events) {
+      if (seen.emplace(ev.text, ev.mx, ev.smtp_code, ev.enhanced_code).second) unique.push_back(ev);
+    }
+  }
+  std::printf("distinct events: %zu of %zu (%.1f %% are repeats)\n", unique.size(), events.size(),
+              100.0 * (1.0 - double(unique.size()) / events.size()));
 
   std::vector<Engine> timed{Engine::kVectorscan, Engine::kRe2Set};
   if (const char* only = std::getenv("BOUNCESTREAM_BENCH_ENGINE")) {
     if (auto e = ParseEngine(only)) timed = {*e};
   }
+  struct Row {
+    const char* name;
+    const char* suffix;
+    const std::vector<BounceEvent>* events;
+    bool cache;
+  };
+  const Row rows[] = {{"stream", "", &events, true},
+                      {"nocache", "_nocache", &events, false},
+                      {"unique", "_unique", &unique, false}};
   for (Engine engine : timed) {
-    auto c = Classifier::Create(*rules, {.engine = engine});
-    Classifier::Session s(*c);
+    for (const Row& row : rows) {
+      if (!RowWanted(row.name)) continue;
+      ClassifierOptions options{.engine = engine};
+      if (!row.cache) options.session_cache_slots = 0;
+      auto c = Classifier::Create(*rules, options);
+      Classifier::Session s(*c);
+      std::vector<double> rates;
+      std::size_t sink = 0;
+      if (std::getenv("BOUNCESTREAM_BENCH_WARMUP") != nullptr) sink += WarmupPass(s, *row.events);
+      const std::uint64_t hits0 = s.cache_hits(), misses0 = s.cache_misses();
+      for (int r = 0; r < reps; ++r) {
+        const auto t0 = Clock::now();
+        sink += TimedPass(s, *row.events);
+        const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
+        rates.push_back(row.events->size() / sec);
+      }
+      const std::string name = std::string(ToString(engine)) + row.suffix;
+      std::printf("ours_%-19s median %9.0f events/s %7.0f ns/event (runs:", name.c_str(),
+                  Median(rates), 1e9 / Median(rates));
+      for (double x : rates) std::printf(" %.0f", x);
+      const std::uint64_t hits = s.cache_hits() - hits0, misses = s.cache_misses() - misses0;
+      std::printf(") cache %s", row.cache ? "on" : "off");
+      if (row.cache) std::printf(" hit %.1f %%", 100.0 * double(hits) / double(std::max<std::uint64_t>(1, hits + misses)));
+      std::printf(" n=%zu sink=%zu\n", row.events->size(), sink % 10);
+    }
+  }
+  if (std::getenv("BOUNCESTREAM_BENCH_HELDOUT") != nullptr) {
+    const std::size_t half = unique.size() / 2;
+    const std::vector<BounceEvent> seen_part(unique.begin(), unique.begin() + half);
+    const std::vector<BounceEvent> held_out(unique.begin() + half, unique.end());
     std::vector<double> rates;
     std::size_t sink = 0;
-    if (std::getenv("BOUNCESTREAM_BENCH_WARMUP") != nullptr) sink += WarmupPass(s, events);
-    for (int r = 0; r < reps; ++r) {
+    for (int r = 0; r < std::min(reps, 3); ++r) {
+      auto c = Classifier::Create(*rules, {.engine = Engine::kRe2Set, .session_cache_slots = 0});
+      Classifier::Session s(*c);
+      sink += WarmupPass(s, seen_part);
       const auto t0 = Clock::now();
-      sink += TimedPass(s, events);
+      sink += TimedPass(s, held_out);
       const double sec = std::chrono::duration<double>(Clock::now() - t0).count();
-      rates.push_back(events.size() / sec);
+      rates.push_back(held_out.size() / sec);
     }
-    std::printf("ours_%-11s median %9.0f events/s %7.0f ns/event (runs:", 
-                std::string(ToString(engine)).c_str(), Median(rates), 1e9 / Median(rates));
+    std::printf("ours_%-19s median %9.0f events/s %7.0f ns/event (runs:", "re2set_heldout",
+                Median(rates), 1e9 / Median(rates));
     for (double x : rates) std::printf(" %.0f", x);
-    std::printf(") sink=%zu\n", sink % 10);
+    std::printf(") cache off, DFA warmed on the other %zu unique events n=%zu sink=%zu\n", half,
+                held_out.size(), sink % 10);
   }
   return 0;
 }

@@ -6,6 +6,7 @@
 #include "classify/internal/doc_codes.h"
 #include "classify/internal/match_engine.h"
 #include "classify/internal/pattern.h"
+#include "classify/internal/result_cache.h"
 #include "classify/internal/text.h"
 
 namespace bouncestream::classify {
@@ -87,12 +88,28 @@ std::expected<std::shared_ptr<const Classifier>, std::vector<RuleError>> Classif
 Classifier::Session::Session(std::shared_ptr<const Classifier> classifier)
     : classifier_(std::move(classifier)), scratch_(classifier_->engine_->NewScratch()) {
   hits_.reserve(64);
+  if (classifier_->options_.session_cache_slots > 0) {
+    cache_ = std::make_unique<internal::ResultCache>(classifier_->options_.session_cache_slots);
+  }
 }
 Classifier::Session::~Session() = default;
 Classifier::Session::Session(Session&&) noexcept = default;
 Classifier::Session& Classifier::Session::operator=(Session&&) noexcept = default;
 
+std::uint64_t Classifier::Session::cache_hits() const { return cache_ ? cache_->hits() : 0; }
+std::uint64_t Classifier::Session::cache_misses() const { return cache_ ? cache_->misses() : 0; }
+
 Classification Classifier::Session::Classify(const BounceEvent& event) {
+  if (cache_ == nullptr || !internal::ResultCache::Cacheable(event)) return Scan(event);
+  const std::uint64_t hash = internal::ResultCache::Hash(event);
+  Classification out;
+  if (cache_->Find(event, hash, &out)) return out;
+  out = Scan(event);
+  cache_->Insert(event, hash, out);
+  return out;
+}
+
+Classification Classifier::Session::Scan(const BounceEvent& event) {
   const auto& c = *classifier_;
   std::string_view text = event.text;
   const bool truncated = text.size() > c.options_.max_text_bytes;
@@ -106,7 +123,7 @@ Classification Classifier::Session::Classify(const BounceEvent& event) {
 
 Classification Classifier::Session::Trace(const BounceEvent& event,
                                           std::vector<std::string_view>* matched) {
-  Classification out = Classify(event);
+  Classification out = Scan(event);
   const auto& c = *classifier_;
   for (unsigned hit : hits_) {
     const unsigned owner = c.pattern_owner_[hit];

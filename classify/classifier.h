@@ -5,6 +5,7 @@
 #define BOUNCESTREAM_CLASSIFY_CLASSIFIER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <expected>
 #include <memory>
 #include <string>
@@ -27,11 +28,16 @@ struct ClassifierOptions {
   Engine engine = Engine::kRe2Set;
   // Texts longer than this are scanned only up to here (bounded time per event).
   std::size_t max_text_bytes = 64 * 1024;
+  // Slots of each Session's cache of whole classifications (exact key: text, mx, reply code,
+  // enhanced code, type; texts up to 1 KiB; direct-mapped). 0 disables it. Rounded up to a power
+  // of two. ~100 B per slot plus the keys it holds.
+  std::size_t session_cache_slots = 4096;
 };
 
 namespace internal {
 class MatchEngine;
 class EngineScratch;
+class ResultCache;
 }  // namespace internal
 
 class Classifier {
@@ -53,12 +59,20 @@ class Classifier {
 
     Classification Classify(const BounceEvent& event);
     // Like Classify, and also lists every rule and fingerprint whose pattern matched (explain).
+    // Never answered from the cache.
     Classification Trace(const BounceEvent& event, std::vector<std::string_view>* matched);
 
+    // Classifications answered from / not found in this Session's cache (0 when it is off).
+    std::uint64_t cache_hits() const;
+    std::uint64_t cache_misses() const;
+
    private:
+    Classification Scan(const BounceEvent& event);
+
     std::shared_ptr<const Classifier> classifier_;
     std::unique_ptr<internal::EngineScratch> scratch_;
     std::vector<unsigned> hits_;
+    std::unique_ptr<internal::ResultCache> cache_;
   };
 
  private:
