@@ -2,9 +2,10 @@
 # The test command (README.md, .ci/run): installs what is missing, then
 #   1. builds the `ci` preset, validates the rule files and ops/, runs every test (unit, corpus,
 #      integration) with CTest;
-#   2. sanitizers: builds the `tsan` preset (and `asan-ubsan` when asked) and runs its unit and
-#      integration tests (TSan: the threaded and multi-process ones; heavy tests scaled down, see
-#      below); any sanitizer report, in a test or in a process a test started, fails the stage;
+#   2. sanitizers: builds the `asan-ubsan` and `tsan` presets and runs unit and integration
+#      tests under them (ASan + UBSan: the classify, state and metrics test targets; TSan: the
+#      threaded and multi-process ones; heavy tests scaled down, see below); any sanitizer report,
+#      in a test or in a process a test started, fails the stage;
 #   3. fuzz smoke: builds the `fuzz` preset (clang-16) and runs each of the 16 libFuzzer targets
 #      for a few seconds on its seed corpus; a crash, sanitizer report, leak or timeout fails it.
 #
@@ -15,9 +16,9 @@
 #   BOUNCESTREAM_SKIP_SANITIZERS=1  skip stage 2 (quick local runs; CI runs it)
 #   BOUNCESTREAM_SKIP_FUZZ=1        skip stage 3 (quick local runs; CI runs it)
 #   BOUNCESTREAM_FAST=1             both of the above
-#   BOUNCESTREAM_SANITIZERS="tsan"  which sanitizer presets stage 2 runs; "asan-ubsan tsan" adds
-#                                   the ASan + UBSan stage (not yet on by default: its full run
-#                                   has not been seen clean yet, see tests/RELIABILITY.md)
+#   BOUNCESTREAM_SANITIZERS="asan-ubsan tsan"  which sanitizer presets stage 2 runs (default both)
+#   BOUNCESTREAM_ASAN_ALL=1         ASan + UBSan builds and runs every unit and integration test
+#                                   (the stream/ ones too: not yet seen clean, tests/RELIABILITY.md)
 #   BOUNCESTREAM_TSAN_ALL=1         TSan builds and runs every test, not only the threaded ones
 #   BOUNCESTREAM_ASAN_DIR, BOUNCESTREAM_TSAN_DIR build dirs (default build/asan-ubsan, build/tsan)
 #   FUZZ_SMOKE_SECONDS=4            seconds per fuzz target in stage 3
@@ -25,6 +26,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+# This script's own switches stay in this shell: the tests' processors inherit the environment
+# and `bouncestream run` refuses BOUNCESTREAM_* variables it does not know.
+export -n BOUNCESTREAM_SKIP_SANITIZERS BOUNCESTREAM_SKIP_FUZZ BOUNCESTREAM_FAST \
+  BOUNCESTREAM_SANITIZERS BOUNCESTREAM_ASAN_ALL BOUNCESTREAM_TSAN_ALL BOUNCESTREAM_ASAN_DIR \
+  BOUNCESTREAM_TSAN_DIR
 jobs=$(nproc)
 t0=$SECONDS
 stage_times=()
@@ -69,6 +75,13 @@ sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
     # single-threaded and covered by ASan + UBSan. BOUNCESTREAM_TSAN_ALL=1 runs everything.
     targets=(--target bouncestream state_test metrics_server_test devbroker_test pipeline_test
              state_cli_test security_test cli_test)
+  elif [[ $preset == asan-ubsan && -z "${BOUNCESTREAM_ASAN_ALL:-}" ]]; then
+    # ASan + UBSan: the test targets that have been seen clean under it (tests/RELIABILITY.md);
+    # the stream/ targets (and the processes their integration tests start) are not in yet:
+    # their full ASan build and run has not been seen to the end. BOUNCESTREAM_ASAN_ALL=1 runs
+    # every unit and integration test.
+    targets=(--target classify_unit_test classify_table_test classify_linearity_test state_test
+             metrics_test metrics_labels_test metrics_server_test)
   fi
   cmake --build "$dir" -j "$jobs" "${targets[@]}"
   rm -rf "$logs" && mkdir -p "$logs"
@@ -80,6 +93,9 @@ sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
       "LSAN_OPTIONS=suppressions=$SUPP/lsan.supp:print_suppressions=0"
       "UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:log_path=$logs/ubsan:suppressions=$SUPP/ubsan.supp"
       CRASH_TEST_RECORDS=80000 CRASH_TEST_SEEDS=3)
+    if [[ ${#targets[@]} -gt 0 ]]; then  # only what was built
+      exclude=(-E '^MemoryBoundTest\.|_NOT_BUILT$|^schemas_|^metrics_browser_check$|^ops_live_demo_check$')
+    fi
   else
     # librdkafka's C11 threads are invisible to TSan without this shim (tsan_c11_threads.c).
     cc -shared -fPIC -O2 -o "$dir/tsan_c11_threads.so" "$SUPP/tsan_c11_threads.c" -lpthread
@@ -104,7 +120,7 @@ sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
 }
 
 if [[ -z "${BOUNCESTREAM_SKIP_SANITIZERS:-}" ]]; then
-  for s in ${BOUNCESTREAM_SANITIZERS:-tsan}; do
+  for s in ${BOUNCESTREAM_SANITIZERS:-asan-ubsan tsan}; do
     case $s in
       asan-ubsan) sanitizer_stage asan-ubsan "${BOUNCESTREAM_ASAN_DIR:-build/asan-ubsan}" ;;
       tsan) sanitizer_stage tsan "${BOUNCESTREAM_TSAN_DIR:-build/tsan}" ;;
