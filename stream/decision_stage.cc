@@ -2,12 +2,18 @@
 // keyed by recipient domain) -> state::Engine (windows + policy in RocksDB) -> suppressions,
 // blocks and alerts, with the state mirrored to the changelog topic.
 //
-// Per poll batch: Apply every partition's records (in memory), publish the decisions and the
-// changelog records, wait until all are acknowledged, then Commit (one RocksDB WriteBatch holding
-// the state and the partition's next offset). On assignment a partition resumes from the offset
-// in RocksDB, after restoring from the changelog whatever the local state lacks. So the state is
-// as if every classified record were applied exactly once; outputs are at least once, with
-// deterministic decision ids.
+// Per poll batch: Apply every partition's records (in memory) and publish their decisions at
+// once. A partition's checkpoint spans several poll batches: it is closed when it holds
+// [state] checkpoint_events records or checkpoint_interval after its first batch, and always
+// before a revoke, a shutdown and an operator command (Lift, Erase, Import). Closing it: the
+// changelog records (each changed key once), wait until every output so far is acknowledged,
+// the commit marker, wait again, then Commit (one RocksDB WriteBatch holding the state and the
+// partition's next offset), and only then the partition's classified offset is stored for the
+// group commit: no offset of the classified topic passes the durable state. On assignment a
+// partition resumes from the offset in RocksDB, after restoring from the changelog whatever the
+// local state lacks. So the state is as if every classified record were applied exactly once;
+// outputs are at least once, with deterministic decision ids (a crash replays the open
+// checkpoint: at most one checkpoint of decisions per partition published again).
 #include <librdkafka/rdkafka.h>
 
 #include <fcntl.h>
@@ -19,6 +25,9 @@
 #include <chrono>
 #include <cstring>
 #include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
 
 #include "state/decision.h"
 #include "stream/internal/processor_impl.h"
@@ -92,6 +101,73 @@ std::expected<void, std::string> StateDirWritable(const std::string& dir, std::i
   if (::access(dir.c_str(), W_OK) != 0) return std::unexpected("not writable: " + std::string(std::strerror(errno)));
   return {};
 }
+
+// The engine as the decision stage hands it to the operator commands (admin_stage.cc): the
+// engine refuses Lift, Erase and Import of a partition with an open checkpoint, so each of them
+// first closes every open checkpoint (CloseCheckpoints: published, acknowledged, written, the
+// offsets stored). Everything else is passed through.
+class CheckpointClosingEngine final : public state::Engine {
+ public:
+  CheckpointClosingEngine(std::unique_ptr<state::Engine> inner,
+                          std::function<bool()> close_checkpoints)
+      : inner_(std::move(inner)), close_(std::move(close_checkpoints)) {}
+
+  std::optional<std::int64_t> NextOffset(std::int32_t partition) const override {
+    return inner_->NextOffset(partition);
+  }
+  std::int64_t ChangelogStart(std::int32_t partition) const override {
+    return inner_->ChangelogStart(partition);
+  }
+  void SetChangelogPosition(std::int32_t partition, std::int64_t offset) override {
+    inner_->SetChangelogPosition(partition, offset);
+  }
+  std::unique_ptr<state::Restorer> BeginRestore(std::int32_t partition) override {
+    return inner_->BeginRestore(partition);
+  }
+  void Forget(std::int32_t partition) override { inner_->Forget(partition); }
+  using state::Engine::Apply;
+  std::expected<state::BatchResult, std::string> Apply(std::int32_t partition,
+                                                       std::span<const state::Observation> events,
+                                                       std::int64_t next_offset,
+                                                       bool checkpoint) override {
+    return inner_->Apply(partition, events, next_offset, checkpoint);
+  }
+  std::expected<void, std::string> Commit(state::BatchResult& result) override {
+    return inner_->Commit(result);
+  }
+  std::vector<state::Decision> Query(std::string_view tenant, std::string_view recipient) override {
+    return inner_->Query(tenant, recipient);
+  }
+  void ForEachActive(const std::function<bool(std::int32_t, const state::Decision&)>& fn) override {
+    inner_->ForEachActive(fn);
+  }
+  std::expected<std::vector<state::BatchResult>, std::string> Lift(
+      std::string_view decision_id, std::string_view note,
+      std::span<const std::int32_t> partitions) override {
+    if (!close_()) return std::unexpected(std::string(kNotClosed));
+    return inner_->Lift(decision_id, note, partitions);
+  }
+  std::expected<std::vector<state::BatchResult>, std::string> Erase(
+      std::string_view tenant, std::string_view recipient,
+      std::span<const std::int32_t> partitions) override {
+    if (!close_()) return std::unexpected(std::string(kNotClosed));
+    return inner_->Erase(tenant, recipient, partitions);
+  }
+  std::expected<state::BatchResult, std::string> Import(
+      std::int32_t partition, std::span<const state::Decision> decisions) override {
+    if (!close_()) return std::unexpected(std::string(kNotClosed));
+    return inner_->Import(partition, decisions);
+  }
+  std::vector<state::PartitionSummary> Summaries() override { return inner_->Summaries(); }
+  state::StoreStats Stats() override { return inner_->Stats(); }
+
+ private:
+  static constexpr std::string_view kNotClosed =
+      "the open state checkpoints could not be written first (state dir not writable or the "
+      "processor is stopping); retry later";
+  std::unique_ptr<state::Engine> inner_;
+  std::function<bool()> close_;
+};
 
 RateLimitedLog& StateRetryLog() {
   static RateLimitedLog log(10000);
@@ -171,7 +247,8 @@ std::expected<void, std::string> Processor::Impl::OpenState() {
   o.clock = &wall_clock;
   auto opened = state::Engine::Open(o);
   if (!opened) return std::unexpected("state dir '" + config.state_dir + "': " + opened.error());
-  engine = std::move(*opened);
+  engine = std::make_unique<CheckpointClosingEngine>(std::move(*opened),
+                                                     [this] { return CloseCheckpoints("admin"); });
   reader = std::make_unique<ObservationReader>(
       config.state.hash_recipients ? config.state.hmac_key : std::string());
   changelog_topic = config.group + "-state-changelog";
@@ -233,7 +310,8 @@ void Processor::Impl::AssignState(rd_kafka_topic_partition_list_t* parts) {
     }
     const auto next = engine->NextOffset(p.partition);
     p.offset = next ? *next : RD_KAFKA_OFFSET_BEGINNING;
-    state_parts[p.partition] = {next ? *next : -1};
+    state_parts[p.partition] = {.next_offset = next ? *next : -1,
+                                .applied_offset = next ? *next : -1};
     if (next) start_offsets_to_store.push_back({p.partition, *next});
     Log(LogLevel::kInfo, "state partition ready",
         {{"partition", std::int64_t{p.partition}}, {"next_offset", next ? *next : -1}});
@@ -432,12 +510,20 @@ void Processor::Impl::ProcessStateBatch() {
     state_batch.clear();
     return;
   }
-  // Outputs of the previous state batch must all be settled (they are: see below); one flight
-  // bookkeeping for every output of this batch.
-  state_flight = InFlight{};
+  // One flight bookkeeping for every output of the decision stage: the outputs of open
+  // checkpoints stay in flight across poll batches, and a checkpoint is closed only once all of
+  // them are acknowledged (FinishCheckpoints). A failed one stops the stage before any state
+  // (or offset) past it is written.
+  if (state_flight.failed) {
+    fatal = true;
+    fatal_reason = "decision outputs could not be delivered; state not written";
+    state_batch.clear();
+    return;
+  }
   reader->Reset();
   struct Part {
     std::vector<state::Observation> obs;
+    std::int64_t records = 0;
     std::int64_t next_offset = -1;
   };
   std::map<std::int32_t, Part> parts;
@@ -449,6 +535,7 @@ void Processor::Impl::ProcessStateBatch() {
     auto o = reader->Read(payload, key);
     Part& part = parts[m->partition];
     part.next_offset = m->offset + 1;
+    ++part.records;
     if (!o) {
       DeadLetter(m, &state_flight, InputFormat::kCanonical,
                  DecodeError{"bad_classified_record", o.error()});
@@ -457,8 +544,9 @@ void Processor::Impl::ProcessStateBatch() {
     part.obs.push_back(*o);
   }
   state_batch.clear();
-  std::vector<state::BatchResult> results;
-  results.reserve(parts.size());
+  const std::int64_t now_ms = NowMs();
+  std::vector<state::BatchResult> closing;
+  closing.reserve(parts.size());
   for (auto& [partition, part] : parts) {
     const double now_s = std::chrono::duration<double>(
                              std::chrono::system_clock::now().time_since_epoch())
@@ -466,7 +554,13 @@ void Processor::Impl::ProcessStateBatch() {
     for (const state::Observation& o : part.obs) {
       if (o.event_time_ms > 0) counts->Latency("decide", now_s - static_cast<double>(o.event_time_ms) / 1000.0);
     }
-    auto r = engine->Apply(partition, part.obs, part.next_offset);
+    StatePartition& sp = state_parts[partition];
+    // The cadence: this batch closes the checkpoint once it holds checkpoint_events records or
+    // its first batch is checkpoint_interval_ms old (CheckpointDue() closes a quiet one).
+    const bool checkpoint =
+        sp.open_records + part.records >= config.state.checkpoint_events ||
+        (sp.open && now_ms - sp.open_since_ms >= config.state.checkpoint_interval_ms);
+    auto r = engine->Apply(partition, part.obs, part.next_offset, checkpoint);
     if (!r) {
       fatal = true;
       fatal_reason = "state apply failed";
@@ -476,27 +570,38 @@ void Processor::Impl::ProcessStateBatch() {
           {{"partition", std::int64_t{partition}}, {"error", std::string_view(r.error())}});
       return;
     }
+    if (!sp.open) sp.open_since_ms = now_ms;
+    sp.applied_offset = part.next_offset;
+    sp.open_records += part.records;
+    sp.open = !checkpoint;
     counters.duplicates += r->stats.duplicates;
     counters.late_events += r->stats.late;
     metrics->AddDuplicateEvents(static_cast<std::uint64_t>(r->stats.duplicates));
     metrics->AddLateEvents(static_cast<std::uint64_t>(r->stats.late));
+    // The decisions go out at once, checkpoint or not: a crash before the checkpoint is durable
+    // replays its batches from the durable offset and publishes them again (same ids).
     if (!PublishResult(*r, &state_flight, PublishPhase::kBody)) {
       fatal = true;
       fatal_reason = "decision outputs could not be produced";
       return;
     }
-    results.push_back(std::move(*r));
+    if (checkpoint) closing.push_back(std::move(*r));
   }
-  // Every decision and changelog record must be acknowledged before the state (with its offset)
-  // is written: a crash before this point re-runs the batch and produces the same records. The
-  // commit markers go last, once the rest is acknowledged.
+  if (!closing.empty()) FinishCheckpoints(closing);
+}
+
+bool Processor::Impl::FinishCheckpoints(std::vector<state::BatchResult>& closing) {
+  // Every output of the decision stage so far (the decisions of every batch of these
+  // checkpoints among them) and the changelog records must be acknowledged before the state
+  // (with its offset) is written: a crash before this point re-runs the checkpoint's batches and
+  // produces the same records. The commit markers go last, once the rest is acknowledged.
   bool acked = AwaitFlight(state_flight);
-  for (const state::BatchResult& r : results) {
+  for (const state::BatchResult& r : closing) {
     if (!acked) break;
     if (!PublishResult(r, &state_flight, PublishPhase::kMarker)) {
       fatal = true;
       fatal_reason = "decision outputs could not be produced";
-      return;
+      return false;
     }
   }
   acked = acked && AwaitFlight(state_flight);
@@ -505,36 +610,113 @@ void Processor::Impl::ProcessStateBatch() {
     fatal_reason = "decision outputs not acknowledged; state not written";
     Log(LogLevel::kError, "decision outputs not acknowledged; stopping without writing the state",
         {{"pending", std::int64_t{state_flight.pending}}});
-    return;
+    return false;
   }
-  rd_kafka_topic_partition_list_t* offsets = rd_kafka_topic_partition_list_new(
-      static_cast<int>(results.size()));
   std::int64_t write_bytes = 0;  // the WriteBatch mirrors the changelog records
-  for (const state::BatchResult& r : results) {
+  for (const state::BatchResult& r : closing) {
     for (const state::ChangelogRecord& c : r.changelog) {
       write_bytes += static_cast<std::int64_t>(c.key.size() + (c.value ? c.value->size() : 0));
     }
   }
   if (auto writable = StateDirWritable(config.state_dir, 2 * write_bytes); !writable) {
-    BlockState("commit", results.empty() ? -1 : results.front().partition, writable.error());
-    results.clear();
+    BlockState("commit", closing.empty() ? -1 : closing.front().partition, writable.error());
+    return false;
   }
-  for (state::BatchResult& r : results) {
+  rd_kafka_topic_partition_list_t* offsets =
+      rd_kafka_topic_partition_list_new(static_cast<int>(closing.size()));
+  bool ok = true;
+  for (state::BatchResult& r : closing) {
     if (auto committed = engine->Commit(r); !committed) {
       // Disk full or unwritable: this partition's offset (and those of the results after it)
-      // stay where the durable state is; the batch's outputs are published and acknowledged, so
-      // RetryState() takes it from the changelog once the state can be written again.
+      // stay where the durable state is; the checkpoint's outputs are published and
+      // acknowledged, markers included, so RetryState() takes it from the changelog once the
+      // state can be written again.
       BlockState("commit", r.partition, committed.error());
+      ok = false;
       break;
     }
-    state_parts[r.partition].next_offset = r.next_offset;
+    StatePartition& sp = state_parts[r.partition];
+    sp.next_offset = r.next_offset;
+    sp.open_records = 0;
+    sp.open = false;
     rd_kafka_topic_partition_list_add(offsets, config.topics.classified.c_str(), r.partition)
         ->offset = r.next_offset;
   }
-  // The group's committed offsets of the classified topic only serve lag monitoring: the state's
-  // own offsets decide where a partition resumes.
+  // The group's committed offsets of the classified topic follow the durable state only (they
+  // serve lag monitoring; the state's own offsets decide where a partition resumes).
   if (offsets->cnt > 0) rd_kafka_offsets_store(consumer, offsets);
   rd_kafka_topic_partition_list_destroy(offsets);
+  return ok;
+}
+
+bool Processor::Impl::CloseCheckpoints(std::string_view why,
+                                       std::span<const std::int32_t> partitions) {
+  if (!config.state.enabled || engine == nullptr || fatal || state_blocked) return false;
+  std::vector<state::BatchResult> closing;
+  for (auto& [partition, sp] : state_parts) {
+    if (!sp.open) continue;
+    if (!partitions.empty() &&
+        std::find(partitions.begin(), partitions.end(), partition) == partitions.end()) {
+      continue;
+    }
+    // No events: the result holds the changelog of every key the checkpoint changed.
+    auto r = engine->Apply(partition, {}, sp.applied_offset, true);
+    if (!r) {
+      fatal = true;
+      fatal_reason = "state apply failed";
+      ++counters.state_write_errors;
+      metrics->AddStateWriteErrors();
+      Log(LogLevel::kError, "state checkpoint failed; stopping without committing",
+          {{"partition", std::int64_t{partition}},
+           {"why", why},
+           {"error", std::string_view(r.error())}});
+      return false;
+    }
+    sp.open = false;  // the engine closed it; FinishCheckpoints makes it durable
+    if (!PublishResult(*r, &state_flight, PublishPhase::kBody)) {
+      fatal = true;
+      fatal_reason = "decision outputs could not be produced";
+      return false;
+    }
+    closing.push_back(std::move(*r));
+  }
+  if (closing.empty()) {
+    // Nothing to write; the outputs already published must still all be acknowledged (an
+    // operator command resets the flight bookkeeping after this).
+    if (AwaitFlight(state_flight)) return true;
+    fatal = true;
+    fatal_reason = "decision outputs not acknowledged; state not written";
+    return false;
+  }
+  return FinishCheckpoints(closing);
+}
+
+void Processor::Impl::CheckpointDue() {
+  if (!config.state.enabled || engine == nullptr || fatal || state_blocked) return;
+  if (state_flight.failed) {
+    fatal = true;
+    fatal_reason = "decision outputs could not be delivered; state not written";
+    return;
+  }
+  const std::int64_t now = NowMs();
+  std::vector<std::int32_t> due;
+  for (const auto& [partition, sp] : state_parts) {
+    if (sp.open && now - sp.open_since_ms >= config.state.checkpoint_interval_ms) {
+      due.push_back(partition);
+    }
+  }
+  if (!due.empty()) CloseCheckpoints("interval", due);
+}
+
+void Processor::Impl::CloseRevokedCheckpoints(rd_kafka_topic_partition_list_t* parts) {
+  if (!config.state.enabled) return;
+  std::vector<std::int32_t> revoked;
+  for (int i = 0; i < parts->cnt; ++i) {
+    if (!IsStateTopic(parts->elems[i].topic)) continue;
+    auto it = state_parts.find(parts->elems[i].partition);
+    if (it != state_parts.end() && it->second.open) revoked.push_back(it->first);
+  }
+  if (!revoked.empty()) CloseCheckpoints("revoke", revoked);
 }
 
 // --- disk faults ---------------------------------------------------------------------------
@@ -549,7 +731,9 @@ void Processor::Impl::ProcessStateBatch() {
 // was), restores every assigned classified partition from the changelog (the batches whose
 // Commit failed were published and acknowledged, markers included, so the restore applies
 // them: the same path as a restart after kill -9) and resumes, each classified partition seeked
-// to the state's offset.
+// to the state's offset. Checkpoints still open when the stage blocks are not written (the
+// disk refuses writes; their batches have no changelog records yet): the reopen drops them and
+// the seek replays their records from the durable offset (their decisions again, same ids).
 
 void Processor::Impl::BlockState(std::string_view what, std::int32_t partition,
                                  const std::string& error) {
@@ -630,7 +814,8 @@ void Processor::Impl::RetryState() {
   for (int i = 0; i < positions->cnt; ++i) {
     rd_kafka_topic_partition_t& p = positions->elems[i];
     const auto next = engine->NextOffset(p.partition);
-    state_parts[p.partition] = {next ? *next : -1};
+    state_parts[p.partition] = {.next_offset = next ? *next : -1,
+                                .applied_offset = next ? *next : -1};
     const std::int64_t target = next ? *next : RD_KAFKA_OFFSET_BEGINNING;
     if (p.offset != target) rd_kafka_topic_partition_list_add(seek, p.topic, p.partition)->offset = target;
     if (next) start_offsets_to_store.push_back({p.partition, *next});

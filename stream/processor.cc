@@ -286,6 +286,10 @@ void Processor::Impl::OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partit
   // offsets can no longer be committed by this member (the new owner resumes from the last
   // commit).
   const bool lost = err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS || rd_kafka_assignment_lost(consumer);
+  // Revoked: the open state checkpoints of these partitions are written first, so the commit
+  // below carries their offsets. Lost: they are dropped (RevokeState); the new owner replays them
+  // from the durable state.
+  if (!lost) CloseRevokedCheckpoints(parts);
   FlushProducer(config.shutdown_timeout_ms);
   StoreOffsets();
   if (!lost) Commit(true);
@@ -745,6 +749,7 @@ int Processor::Run(const std::atomic<bool>& stop) {
     }
     rd_kafka_poll(s.producer, 0);
     if (s.server != nullptr) s.server->Heartbeat();
+    s.CheckpointDue();  // open state checkpoints older than [state] checkpoint_interval
     s.PollAdmin();
     s.StoreOffsets();
     const std::int64_t now = SteadyMs();
@@ -776,6 +781,9 @@ int Processor::Run(const std::atomic<bool>& stop) {
     for (auto& p : s.admin_queue) p->result.set_value({503, "{\"error\":\"stopping\"}"});
     s.admin_queue.clear();
   }
+  // The open state checkpoints are written (after a fatal error they are not: the state may be
+  // wrong, a restart replays them from the durable state).
+  if (!s.fatal) s.CloseCheckpoints("shutdown");
   s.FlushProducer(s.config.shutdown_timeout_ms);
   s.StoreOffsets();
   s.Commit(true);

@@ -9,9 +9,10 @@
 #include <deque>
 #include <future>
 #include <mutex>
-#include <set>
 #include <map>
 #include <memory>
+#include <set>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -73,8 +74,18 @@ struct PendingAdmin {
   std::promise<metrics::AdminResponse> result;
 };
 
+// Checkpoints (decision_stage.cc): a partition's poll batches are applied in memory (Apply with
+// checkpoint = false) and their decisions published at once; the checkpoint is closed (changelog,
+// commit marker, one RocksDB write, then the classified offset stored) when checkpoint_events
+// records were applied or checkpoint_interval_ms after its first batch, and before a revoke, a
+// shutdown and an operator action. The classified offset stored (and committed) never passes
+// `next_offset`, the durable one.
 struct StatePartition {
-  std::int64_t next_offset = -1;  // what the state has applied up to (exclusive)
+  std::int64_t next_offset = -1;     // what the durable state has applied up to (exclusive)
+  std::int64_t applied_offset = -1;  // what the engine holds in memory (the open checkpoint)
+  bool open = false;                 // the engine has an open checkpoint for this partition
+  std::int64_t open_records = 0;     // classified records applied since the last checkpoint
+  std::int64_t open_since_ms = 0;    // steady clock: the open checkpoint's first batch
 };
 
 struct Processor::Impl {
@@ -147,6 +158,17 @@ struct Processor::Impl {
   void StoreStateStartOffsets();
   std::expected<void, std::string> Restore(std::int32_t partition);
   void ProcessStateBatch();
+  // Closes the open checkpoints of `partitions` (every partition when empty): Apply(p, {}, ..,
+  // true), then FinishCheckpoints. Returns false when one could not be written (fatal or state
+  // blocked); true when none is open any more.
+  bool CloseCheckpoints(std::string_view why, std::span<const std::int32_t> partitions = {});
+  // The checkpoints due by time (checkpoint_interval_ms): once per loop iteration.
+  void CheckpointDue();
+  // Revoke (not lost): closes the open checkpoints of the classified partitions in `parts`.
+  void CloseRevokedCheckpoints(rd_kafka_topic_partition_list_t* parts);
+  // Publishes the markers of `closing` (once every output in state_flight is acknowledged),
+  // writes them (Commit) and stores the classified offsets. False when stopped or blocked.
+  bool FinishCheckpoints(std::vector<state::BatchResult>& closing);
   enum class PublishPhase { kBody, kMarker };
   bool PublishResult(const state::BatchResult& r, InFlight* flight, PublishPhase phase);
   bool AwaitFlight(const InFlight& flight);

@@ -55,9 +55,16 @@ StreamSpec Spec(int records, std::uint64_t seed) {
   return s;
 }
 
-// Decision records per chunk of the calm run: a kill re-publishes at most the decisions of the
-// one state batch in progress, and a batch never spans two chunks (a chunk is fed only when the
-// previous one is done), so duplicates <= kills x the largest chunk's decisions.
+// Decision records per chunk of the calm run. A kill re-publishes the decisions of the killed
+// instance's open checkpoints (a checkpoint spans several poll batches: [state]
+// checkpoint_events = 10000 records or checkpoint_interval = 1 s, the defaults these runs use),
+// so duplicates are bounded by checkpoint size x kills. Here a checkpoint never spans two chunks:
+// a chunk is fed only when the group's committed offsets of every classified partition reach its
+// end (WaitCaughtUp), and the decision stage stores a classified offset only once the checkpoint
+// holding it is durable, so every checkpoint of the previous chunk is closed by then. A kill thus
+// replays at most decisions of the chunk in progress (the surviving instance's checkpoints are
+// written on its revoke, not replayed): duplicates <= kills x the largest chunk's decisions, the
+// bound of the per-batch cadence, unchanged.
 struct KillRun {
   RunResult result;
   std::int64_t max_chunk_decisions = 0;
