@@ -1,9 +1,12 @@
 // path_bench: events/s of the whole per-event path of `bouncestream run` without Kafka, one
 // thread, with durable state and decisions (benchmarks/path_common.h describes the path):
 // decode (auto) -> classify -> encode the classified record -> read it back as an Observation
-// -> Engine::Apply per classified partition -> decision JSON + key -> Engine::Commit (RocksDB
-// WriteBatch, WAL on, sync=false, `run`'s default cache sizes), per poll batch of `batch` input
-// records (`run`'s batch.max.messages default, 1000).
+// -> Engine::Apply per classified partition -> decision JSON + key, per poll batch of `batch`
+// input records (`run`'s batch.max.messages default, 1000), with `run`'s checkpoint cadence:
+// a partition's checkpoint (changelog values + Engine::Commit: RocksDB WriteBatch, WAL on,
+// sync=false, `run`'s default cache sizes) closes once it holds [state] checkpoint_events
+// records (default 10000) or its first batch is checkpoint_interval old (default 1 s); the
+// checkpoints still open at the end are closed inside the timed part.
 //
 //   path_bench [records=100000] [reps=5] [scale=1] [batch=1000] [check_records=20000]
 //
@@ -11,7 +14,8 @@
 // before timing; `scale` multiplies the distinct recipients (1, 4, 16: see MakeRecords).
 // Before timing, the first `check_records` records go through the timed code (batches of `batch`)
 // and through an independent slower pass (its own rule set, classifier, ObservationReader and
-// state dir, a fresh Decoder per record, one input record per batch). Both must end with the same
+// state dir, a fresh Decoder per record, one input record per batch, one checkpoint per batch:
+// the old cadence). Both must end with the same
 // partition hashes (all windows and active decisions) and, per partition, the same multiset of
 // decision records (EncodeJson bytes); the event and dead-letter counts must be the generator's.
 // Otherwise exit 1. A check-only run: reps=0.
@@ -22,6 +26,10 @@
 // (window keys, SST and live bytes) and the peak RSS.
 // Environment: BOUNCESTREAM_BENCH_ENGINE (re2set | vectorscan; default `run`'s),
 // PATH_BENCH_BLOCK_CACHE (bytes), PATH_BENCH_HOT_ENTRIES (hot window entries),
+// PATH_BENCH_CHECKPOINT_EVENTS (records per checkpoint; 1 = a checkpoint per poll batch, the
+// cadence before issue 5), PATH_BENCH_CHECKPOINT_INTERVAL_MS (0 = by records only: instruction
+// counts then do not depend on the speed, e.g. under callgrind; the timed runs are in TimedPass,
+// `valgrind --tool=callgrind --toggle-collect='*TimedPass*'`),
 // PATH_BENCH_DIR (work dir, default $TMPDIR/path_bench-PID), PATH_BENCH_SECONDS (instead of reps:
 // one run that loops over fresh copies of the stream for that long, printing the RSS every 10 s;
 // the 10-minute memory run).
@@ -81,23 +89,41 @@ struct RunResult {
   state::StoreStats store;
 };
 
+// Records [0, n) batch by batch, then the checkpoints still open.
+__attribute__((noinline)) std::expected<void, std::string> Pass(
+    bench::WholePath& w, const std::vector<GeneratedRecord>& records,
+    const std::vector<bench::Placed>& placed, std::size_t n, std::size_t batch) {
+  for (std::size_t i = 0; i < n; i += batch) {
+    const std::size_t m = std::min(batch, n - i);
+    if (auto b = w.Batch(std::span(records).subspan(i, m), std::span(placed).subspan(i, m)); !b) {
+      return std::unexpected(b.error());
+    }
+  }
+  return w.Finish();
+}
+// The timed runs' pass (callgrind --toggle-collect='*TimedPass*' counts only these).
+__attribute__((noinline)) std::expected<void, std::string> TimedPass(
+    bench::WholePath& w, const std::vector<GeneratedRecord>& records,
+    const std::vector<bench::Placed>& placed, std::size_t n, std::size_t batch) {
+  return Pass(w, records, placed, n, batch);
+}
+
 // Runs records [0, n) through a fresh WholePath in `dir`, batch by batch.
 std::expected<RunResult, std::string> Run(const std::vector<GeneratedRecord>& records,
                                           const std::vector<bench::Placed>& placed, std::size_t n,
                                           std::size_t batch, bench::PathOptions o,
                                           std::shared_ptr<const classify::Classifier> classifier,
-                                          std::unique_ptr<bench::WholePath>* keep = nullptr) {
+                                          std::unique_ptr<bench::WholePath>* keep = nullptr,
+                                          bool timed = false) {
   fs::remove_all(o.dir);
   auto w = bench::WholePath::Open(o, std::move(classifier));
   if (!w) return std::unexpected("open: " + w.error());
   RunResult r;
   const auto t0 = std::chrono::steady_clock::now();
   const double c0 = CpuNow(CLOCK_PROCESS_CPUTIME_ID), tc0 = CpuNow(CLOCK_THREAD_CPUTIME_ID);
-  for (std::size_t i = 0; i < n; i += batch) {
-    const std::size_t m = std::min(batch, n - i);
-    if (auto b = (*w)->Batch(std::span(records).subspan(i, m), std::span(placed).subspan(i, m)); !b) {
-      return std::unexpected(b.error());
-    }
+  if (auto p = timed ? TimedPass(**w, records, placed, n, batch) : Pass(**w, records, placed, n, batch);
+      !p) {
+    return std::unexpected(p.error());
   }
   r.thread_cpu = CpuNow(CLOCK_THREAD_CPUTIME_ID) - tc0;
   r.cpu = CpuNow(CLOCK_PROCESS_CPUTIME_ID) - c0;
@@ -131,6 +157,9 @@ int main(int argc, char** argv) {
   bench::PathOptions opts;
   opts.block_cache_bytes = EnvInt("PATH_BENCH_BLOCK_CACHE", opts.block_cache_bytes);
   opts.hot_window_entries = EnvInt("PATH_BENCH_HOT_ENTRIES", opts.hot_window_entries);
+  opts.checkpoint_events = std::max<std::int64_t>(1, EnvInt("PATH_BENCH_CHECKPOINT_EVENTS", opts.checkpoint_events));
+  opts.checkpoint_interval_ms =
+      std::max<std::int64_t>(0, EnvInt("PATH_BENCH_CHECKPOINT_INTERVAL_MS", opts.checkpoint_interval_ms));
 
   auto classifier = bench::MakeClassifier(engine);
   auto classifier2 = bench::MakeClassifier(engine);  // the reference pass's own
@@ -151,10 +180,13 @@ int main(int argc, char** argv) {
     bytes += static_cast<std::int64_t>(r.value.size());
   }
   std::printf("path_bench: %zu records (mean %.0f B), recipients x%d, batch %zu, engine %s, "
-              "block cache %lld B, hot window entries %lld\n",
+              "block cache %lld B, hot window entries %lld, checkpoint every %lld records or "
+              "%lld ms\n",
               n, static_cast<double>(bytes) / static_cast<double>(std::max<std::size_t>(n, 1)),
               scale, batch, engine.c_str(), static_cast<long long>(opts.block_cache_bytes),
-              static_cast<long long>(opts.hot_window_entries));
+              static_cast<long long>(opts.hot_window_entries),
+              static_cast<long long>(opts.checkpoint_events),
+              static_cast<long long>(opts.checkpoint_interval_ms));
 
   // ---- reference check ----
   {
@@ -165,6 +197,8 @@ int main(int argc, char** argv) {
     b.dir = (dir / "check-b").string();
     b.keep_decisions = true;
     b.fresh_decoder_per_record = true;
+    b.checkpoint_events = 1;  // one checkpoint per batch (of one record)
+    b.checkpoint_interval_ms = 0;
     std::unique_ptr<bench::WholePath> wa, wb;
     auto ra = Run(records, placed, check_n, batch, a, classifier, &wa);
     auto rb = Run(records, placed, check_n, 1, b, classifier2, &wb);
@@ -206,9 +240,10 @@ int main(int argc, char** argv) {
     fs::remove_all(a.dir);
     fs::remove_all(b.dir);
     if (!ok) return 1;
-    std::printf("check ok: %zu records, batch %zu vs 1 (fresh decoder, own classifier): %lld decisions, "
-                "hashes %s\n",
-                check_n, batch, static_cast<long long>(ndec), ra->hashes.c_str());
+    std::printf("check ok: %zu records, batch %zu, %lld checkpoints vs batch 1, checkpoint per "
+                "batch (fresh decoder, own classifier): %lld decisions, hashes %s\n",
+                check_n, batch, static_cast<long long>(ra->stats.checkpoints),
+                static_cast<long long>(ndec), ra->hashes.c_str());
     std::fflush(stdout);
   }
 
@@ -331,7 +366,7 @@ int main(int argc, char** argv) {
   for (int i = 0; i < reps; ++i) {
     bench::PathOptions o = opts;
     o.dir = (dir / "run").string();
-    auto r = Run(records, placed, n, batch, o, classifier);
+    auto r = Run(records, placed, n, batch, o, classifier, nullptr, true);
     if (!r) {
       std::fprintf(stderr, "run failed: %s\n", r.error().c_str());
       return 1;
@@ -355,10 +390,12 @@ int main(int argc, char** argv) {
   if (reps <= 0) return 0;
   const std::string name = scale == 1 ? "ours_path" : "ours_path_x" + std::to_string(scale);
   std::printf("%s median %.0f events/s cpu_s_per_M %.2f thread_cpu_s_per_M %.2f decisions %lld "
-              "changelog %lld out_B_per_event %.0f window_keys %lld sst_bytes %lld live_bytes %lld "
+              "changelog %lld checkpoints %lld checkpoints_by_time %lld out_B_per_event %.0f window_keys %lld sst_bytes %lld live_bytes %lld "
               "hashes %s peak_rss_kb %ld runs:",
               name.c_str(), Median(rate), Median(cpu), Median(tcpu),
               static_cast<long long>(last.stats.decisions), static_cast<long long>(last.stats.changelog),
+              static_cast<long long>(last.stats.checkpoints),
+              static_cast<long long>(last.stats.checkpoints_by_time),
               static_cast<double>(last.stats.out_bytes) / static_cast<double>(n),
               static_cast<long long>(last.window_keys), static_cast<long long>(last.store.sst_bytes),
               static_cast<long long>(last.store.live_bytes), last.hashes.c_str(),

@@ -6,8 +6,11 @@
 // key, or format a dead letter's header values.
 // State stage (Processor::Impl::ProcessStateBatch): ObservationReader::Read of every classified
 // record of the poll batch, grouped by classified partition, Engine::Apply per partition,
-// every decision encoded with state::EncodeJson + RecordKey + its topic, Engine::Commit (one
-// RocksDB WriteBatch with the state, the changelog values and the offset; WAL on).
+// every decision encoded with state::EncodeJson + RecordKey + its topic; with `run`'s checkpoint
+// cadence: a partition's Apply closes its checkpoint (checkpoint = true) once it holds
+// checkpoint_events records or its first batch is checkpoint_interval_ms old, then
+// Engine::Commit (one RocksDB WriteBatch with the state, the changelog values and the offset;
+// WAL on); Finish() closes the checkpoints still open (run: on revoke and shutdown).
 //
 // Partitioning is the one a broker run has: input records are keyed by recipient domain
 // (TrafficGenerator's key) and go to PartitionForKey(key, kPartitions) of `kInputTopic` (the
@@ -19,6 +22,7 @@
 #define BOUNCESTREAM_BENCHMARKS_PATH_COMMON_H_
 
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <expected>
@@ -133,6 +137,7 @@ struct PathStats {
   std::int64_t records = 0, events = 0, dead_letters = 0, decisions = 0, changelog = 0;
   std::int64_t out_bytes = 0;  // classified + decision + changelog bytes produced
   std::int64_t duplicates = 0;
+  std::int64_t checkpoints = 0, checkpoints_by_time = 0;  // closed by Batch()/Finish()
 };
 
 struct PathOptions {
@@ -141,6 +146,10 @@ struct PathOptions {
   std::int64_t hot_window_entries = stream::StateSettings{}.hot_window_entries;
   bool fresh_decoder_per_record = false;  // the reference pass
   bool keep_decisions = false;            // collect every decision's JSON (the checks)
+  // `run`'s cadence ([state] checkpoint_events / checkpoint_interval); 1 = a checkpoint per poll
+  // batch; interval 0 = by events only (deterministic: what callgrind runs use).
+  std::int64_t checkpoint_events = stream::StateSettings{}.checkpoint_events;
+  std::int64_t checkpoint_interval_ms = stream::StateSettings{}.checkpoint_interval_ms;
 };
 
 class WholePath {
@@ -175,8 +184,26 @@ class WholePath {
     return StateStage();
   }
 
+  // Closes every open checkpoint (Apply without events, checkpoint = true; Commit).
+  std::expected<void, std::string> Finish() {
+    results_.clear();
+    for (auto& [partition, cp] : open_) {
+      if (!cp.open) continue;
+      auto r = engine_->Apply(partition, {}, cp.applied_offset, true);
+      if (!r) return std::unexpected("apply: " + r.error());
+      cp = {};
+      Close(*r);
+      results_.push_back(std::move(*r));
+    }
+    return CommitClosed();
+  }
+
   const PathStats& stats() const { return stats_; }
-  std::vector<state::PartitionSummary> Summaries() { return engine_->Summaries(); }
+  // After Finish(): the durable state.
+  std::vector<state::PartitionSummary> Summaries() {
+    if (auto f = Finish(); !f) std::fprintf(stderr, "finish: %s\n", f.error().c_str());
+    return engine_->Summaries();
+  }
   // partition -> decision JSON lines, in production order
   const std::map<std::int32_t, std::vector<std::string>>& decisions() const { return decisions_; }
   state::StoreStats StoreStats() { return engine_->Stats(); }
@@ -236,13 +263,28 @@ class WholePath {
       auto o = reader_.Read(m.value, m.key);
       Part& part = parts_[m.partition];
       part.next_offset = m.offset + 1;
+      ++part.records;
       if (!o) return std::unexpected("classified record unreadable: " + o.error());
       part.obs.push_back(*o);
     }
     results_.clear();
+    const std::int64_t now_ms = options_.checkpoint_interval_ms > 0 ? SteadyMs() : 0;
     for (auto& [partition, part] : parts_) {
-      auto r = engine_->Apply(partition, part.obs, part.next_offset);
+      OpenCheckpoint& cp = open_[partition];
+      const bool by_time = cp.open && options_.checkpoint_interval_ms > 0 &&
+                           now_ms - cp.since_ms >= options_.checkpoint_interval_ms;
+      const bool checkpoint = cp.records + part.records >= options_.checkpoint_events || by_time;
+      auto r = engine_->Apply(partition, part.obs, part.next_offset, checkpoint);
       if (!r) return std::unexpected("apply: " + r.error());
+      if (checkpoint) {
+        stats_.checkpoints_by_time += by_time ? 1 : 0;
+        cp = {};
+      } else {
+        if (!cp.open) cp.since_ms = now_ms;
+        cp.open = true;
+        cp.records += part.records;
+        cp.applied_offset = part.next_offset;
+      }
       stats_.duplicates += r->stats.duplicates;
       for (const state::Decision& d : r->decisions) {  // PublishResult's encoding
         value_.clear();
@@ -254,21 +296,47 @@ class WholePath {
         ++stats_.decisions;
         if (options_.keep_decisions) decisions_[partition].push_back(value_);
       }
-      for (const state::ChangelogRecord& c : r->changelog) {
-        stats_.out_bytes += static_cast<std::int64_t>(c.key.size() + (c.value ? c.value->size() : 0));
-      }
-      stats_.changelog += static_cast<std::int64_t>(r->changelog.size());
+      if (!checkpoint) continue;  // Commit of a deferred result is a no-op: not called
+      Close(*r);
       results_.push_back(std::move(*r));
     }
+    return CommitClosed();
+  }
+
+  // A closed checkpoint's changelog (run publishes it, then the marker).
+  void Close(const state::BatchResult& r) {
+    for (const state::ChangelogRecord& c : r.changelog) {
+      stats_.out_bytes += static_cast<std::int64_t>(c.key.size() + (c.value ? c.value->size() : 0));
+    }
+    stats_.changelog += static_cast<std::int64_t>(r.changelog.size());
+    ++stats_.checkpoints;
+  }
+
+  std::expected<void, std::string> CommitClosed() {
     for (state::BatchResult& r : results_) {
       if (auto c = engine_->Commit(r); !c) return std::unexpected("commit: " + c.error());
     }
+    results_.clear();
     return {};
+  }
+
+  static std::int64_t SteadyMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
   }
 
   struct Part {
     std::vector<state::Observation> obs;
+    std::int64_t records = 0;
     std::int64_t next_offset = -1;
+  };
+  // A partition's open checkpoint (Processor::Impl's StatePartition).
+  struct OpenCheckpoint {
+    bool open = false;
+    std::int64_t records = 0;
+    std::int64_t since_ms = 0;
+    std::int64_t applied_offset = -1;
   };
 
   PathOptions options_;
@@ -282,6 +350,7 @@ class WholePath {
   std::vector<classify::BounceEvent> events_;
   std::vector<Classified> classified_;
   std::map<std::int32_t, Part> parts_;
+  std::map<std::int32_t, OpenCheckpoint> open_;
   std::vector<state::BatchResult> results_;
   std::map<std::int32_t, std::int64_t> next_classified_;
   std::map<std::int32_t, std::vector<std::string>> decisions_;
