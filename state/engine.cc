@@ -7,6 +7,7 @@
 #include <rocksdb/statistics.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
+#include <rocksdb/write_buffer_manager.h>
 
 #define XXH_INLINE_ALL
 #include <xxhash.h>
@@ -62,6 +63,8 @@ struct WindowEntry {
   Window value;  // committed value (+) every applied, uncommitted event
   std::uint64_t dirty_seq = 0;    // last batch that changed it (evictable once committed)
   std::uint64_t touched_seq = 0;  // batch whose touched list holds it
+  std::uint64_t used = 0;         // EngineImpl::use_clock_ when last used (LRU eviction)
+  std::size_t bytes = 0;          // accounted in Part::hot_bytes
 };
 
 struct DecisionEntry {
@@ -69,7 +72,40 @@ struct DecisionEntry {
   Decision d;
   std::uint64_t dirty_seq = 0;
   std::uint64_t touched_seq = 0;
+  std::uint64_t used = 0;
+  std::size_t bytes = 0;
 };
+
+// Heap bytes of the hot cache, estimated: every allocation (node, key, vector, string) counted
+// at its capacity plus malloc's per-chunk overhead.
+constexpr std::size_t kChunk = 16;   // malloc header and rounding per allocation
+constexpr std::size_t kNode = 16;    // unordered_map node: next pointer and cached hash
+constexpr std::size_t kSlot = 16;    // unordered_map bucket array, about 2 pointers per entry
+std::size_t HeapString(const std::string& s) {
+  return s.capacity() > 15 ? s.capacity() + 1 + kChunk : 0;  // short strings are inline
+}
+template <typename V>
+std::size_t HeapVector(const V& v) {
+  return v.capacity() == 0 ? 0 : v.capacity() * sizeof(typename V::value_type) + kChunk;
+}
+std::size_t WindowEntryBytes(const std::string& key, const WindowEntry& e) {
+  std::size_t n = kNode + sizeof(std::string) + sizeof(WindowEntry) + kChunk + kSlot;
+  n += HeapString(key) + HeapString(e.value.tag) + HeapVector(e.value.soft_times) +
+       HeapVector(e.value.buckets);
+  for (const Bucket& b : e.value.buckets) n += HeapVector(b.counters) + HeapVector(b.hashes);
+  return n;
+}
+std::size_t DecisionEntryBytes(const std::string& key, const DecisionEntry& e) {
+  const Decision& d = e.d;
+  std::size_t n = kNode + sizeof(std::string) + sizeof(DecisionEntry) + kChunk + kSlot;
+  for (const std::string* f :
+       {&key, &d.decision_id, &d.tenant, &d.recipient, &d.sender, &d.domain, &d.sending_ip,
+        &d.vendor, &d.dnsbl, &d.reason, &d.party, &d.rule, &d.classifier_rule, &d.origin, &d.note,
+        &d.evidence.example, &d.evidence.event_id}) {
+    n += HeapString(*f);
+  }
+  return n;
+}
 
 struct ExpiryEntry {
   bool present = false;
@@ -115,7 +151,19 @@ struct Part {
   std::map<std::string, ExpiryEntry, std::less<>> expiry;  // uncommitted changes
   StringMap<DedupeEntry> dedupe;                           // uncommitted entries
   std::optional<Batch> open;  // a checkpoint still open (Apply with checkpoint=false)
+  std::size_t hot_bytes = 0;  // sum of the bytes of `windows` and `decisions`
 };
+
+void Account(Part* p, const std::string& key, WindowEntry* e) {
+  const std::size_t n = WindowEntryBytes(key, *e);
+  p->hot_bytes = p->hot_bytes + n - e->bytes;
+  e->bytes = n;
+}
+void Account(Part* p, const std::string& key, DecisionEntry* e) {
+  const std::size_t n = DecisionEntryBytes(key, *e);
+  p->hot_bytes = p->hot_bytes + n - e->bytes;
+  e->bytes = n;
+}
 
 
 std::string Hex16(std::uint64_t v) {
@@ -285,6 +333,11 @@ class EngineImpl final : public Engine {
     return {};
   }
   void Evict();
+  std::size_t HotBytes() const {
+    std::size_t n = 0;
+    for (const auto& [id, p] : parts_) n += p.hot_bytes;
+    return n;
+  }
 
   EngineOptions opt_;
   WindowSpecs specs_;
@@ -292,6 +345,9 @@ class EngineImpl final : public Engine {
   rocksdb::DB* db_ = nullptr;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::shared_ptr<rocksdb::Statistics> statistics_;
+  std::shared_ptr<rocksdb::Cache> cache_;
+  std::shared_ptr<rocksdb::WriteBufferManager> write_buffers_;
+  std::uint64_t use_clock_ = 0;  // one tick per Apply (LRU order of the hot cache)
   rocksdb::WriteOptions write_options_;
   std::string instance_id_;
   std::uint64_t batch_counter_ = 0;
@@ -311,10 +367,17 @@ std::expected<void, std::string> EngineImpl::Init() {
   statistics_->set_stats_level(rocksdb::StatsLevel::kExceptHistogramOrTimers);
   dbo.statistics = statistics_;
 
-  auto cache = rocksdb::NewLRUCache(opt_.block_cache_bytes);
-  auto base = [&cache](std::size_t write_buffer) {
+  // One cache for blocks and the memtables' reservation; one WriteBufferManager bounds the
+  // memtables of all column families together (flushing the largest when they exceed it).
+  const std::size_t wb_total = std::max<std::size_t>(opt_.write_buffer_bytes, 1u << 20);
+  cache_ = rocksdb::NewLRUCache(opt_.block_cache_bytes + wb_total);
+  write_buffers_ = std::make_shared<rocksdb::WriteBufferManager>(wb_total, cache_);
+  dbo.write_buffer_manager = write_buffers_;
+  auto base = [this, wb_total](std::size_t share) {
     rocksdb::ColumnFamilyOptions c;
-    c.write_buffer_size = write_buffer;
+    // The family's memtable: `share` of the total (windows 1/2, dedupe 1/4, decisions 1/8,
+    // the small ones 1/16), at least 1 MiB.
+    c.write_buffer_size = std::max<std::size_t>(wb_total / share, 1u << 20);
     c.compression = rocksdb::kLZ4Compression;
     c.level_compaction_dynamic_level_bytes = true;
     // Most point reads miss (new recipients, new event ids): a memtable bloom filter keeps them
@@ -329,24 +392,29 @@ std::expected<void, std::string> EngineImpl::Init() {
         rocksdb::NewFixedPrefixTransform(kPartitionBytes));
     rocksdb::BlockBasedTableOptions t;
     t.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
-    t.block_cache = cache;
+    t.block_cache = cache_;
+    // Index and filter blocks live in the block cache (bounded) instead of beside it (growing
+    // with the data); L0's stay pinned (every read checks them), all at high priority.
+    t.cache_index_and_filter_blocks = true;
+    t.cache_index_and_filter_blocks_with_high_priority = true;
+    t.pin_l0_filter_and_index_blocks_in_cache = true;
     c.table_factory.reset(rocksdb::NewBlockBasedTableFactory(t));
     return c;
   };
-  rocksdb::ColumnFamilyOptions windows = base(64u << 20);
+  rocksdb::ColumnFamilyOptions windows = base(2);
   windows.merge_operator = NewWindowMergeOperator(specs_);
   windows.compaction_filter_factory =
       NewWindowFilterFactory(specs_, opt_.max_lateness_ms, wm_table_);
-  rocksdb::ColumnFamilyOptions dedupe = base(32u << 20);
+  rocksdb::ColumnFamilyOptions dedupe = base(4);
   dedupe.compaction_filter_factory =
       NewDedupeFilterFactory(opt_.dedupe_horizon_ms, opt_.clock, wm_table_);
   std::vector<rocksdb::ColumnFamilyDescriptor> cfs = {
-      {rocksdb::kDefaultColumnFamilyName, base(4u << 20)},
+      {rocksdb::kDefaultColumnFamilyName, base(16)},
       {"windows", windows},
-      {"decisions", base(16u << 20)},
-      {"expiry", base(4u << 20)},
+      {"decisions", base(8)},
+      {"expiry", base(16)},
       {"dedupe", dedupe},
-      {"meta", base(4u << 20)},
+      {"meta", base(16)},
   };
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::Status s = opt_.read_only
@@ -453,8 +521,12 @@ std::expected<void, std::string> EngineImpl::LoadWindows(Part* /*p*/,
 std::expected<DecisionEntry*, std::string> EngineImpl::GetDecision(Part* p,
                                                                    const std::string& key) {
   auto it = p->decisions.find(key);
-  if (it != p->decisions.end()) return &it->second;
+  if (it != p->decisions.end()) {
+    it->second.used = use_clock_;
+    return &it->second;
+  }
   DecisionEntry e;
+  e.used = use_clock_;
   std::string v;
   rocksdb::Status s = db_->Get({}, cf(kDecisions), key, &v);
   if (s.ok()) {
@@ -463,7 +535,9 @@ std::expected<DecisionEntry*, std::string> EngineImpl::GetDecision(Part* p,
   } else if (!s.IsNotFound()) {
     return std::unexpected(Err("read decision", s));
   }
-  return &p->decisions.emplace(key, std::move(e)).first->second;
+  auto [pos, inserted] = p->decisions.emplace(key, std::move(e));
+  Account(p, pos->first, &pos->second);
+  return &pos->second;
 }
 
 Batch EngineImpl::StartBatch(Part* p, BatchResult* r) {
@@ -527,6 +601,7 @@ std::expected<void, std::string> EngineImpl::PutDecision(Batch* b, const std::st
   de->d = std::move(d);
   const std::string* k = &b->part->decisions.find(key)->first;
   TouchDecision(b, k, de);
+  Account(b->part, *k, de);
   return {};
 }
 
@@ -540,7 +615,9 @@ std::expected<void, std::string> EngineImpl::RemoveDecision(Batch* b, const std:
   }
   de->present = false;
   de->d = Decision();
-  TouchDecision(b, &b->part->decisions.find(key)->first, de);
+  const std::string* k = &b->part->decisions.find(key)->first;
+  TouchDecision(b, k, de);
+  Account(b->part, *k, de);
   return {};
 }
 
@@ -665,6 +742,8 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
     p->open.emplace(StartBatch(p, &result));
   }
   Batch& b = *p->open;
+  const std::uint64_t now_used = ++use_clock_;
+  std::vector<std::pair<const std::string*, WindowEntry*>> used_now;  // to account after pass 2
 
   // Pass 1: the window entries of every event; one sorted MultiGet for those not in memory.
   std::vector<WindowEntry*> slots(events.size() * kSlots, nullptr);
@@ -685,6 +764,10 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
       }
       slots[i * kSlots + static_cast<std::size_t>(s)] = &it->second;
       slot_keys[i * kSlots + static_cast<std::size_t>(s)] = &it->first;
+      if (it->second.used != now_used) {
+        it->second.used = now_used;
+        used_now.emplace_back(&it->first, &it->second);
+      }
     }
   }
   if (auto r = LoadWindows(p, &missing_keys, &missing); !r) {
@@ -771,6 +854,7 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
     if (auto r = Policy(&b, e, w); !r) return std::unexpected(r.error());
     ++result.stats.applied;
   }
+  for (auto& [k, entry] : used_now) Account(p, *k, entry);
   p->next_offset = next_offset;
   result.next_offset = next_offset;
   if (checkpoint) {
@@ -1056,36 +1140,87 @@ std::expected<void, std::string> EngineImpl::Commit(BatchResult& result) {
   return {};
 }
 
+// Bounds the hot cache: when its bytes exceed hot_cache_bytes, or the window (decision) values
+// hot_window_entries, the least recently used committed values are dropped until it is at 3/4 of
+// every bound it exceeded (a dropped value is read back from RocksDB when needed: eviction never
+// changes a result). Uncommitted values stay. LRU order by `used` (one tick per Apply), found
+// with a histogram over the ticks: two passes, no allocation per entry.
 void EngineImpl::Evict() {
   std::size_t windows = 0, decisions = 0;
   for (auto& [id, p] : parts_) {
     windows += p.windows.size();
     decisions += p.decisions.size();
   }
-  const std::size_t bound = std::max<std::size_t>(opt_.hot_window_entries, 1);
-  if (windows > bound) {
-    for (auto& [id, p] : parts_) {
-      for (auto e = p.windows.begin(); e != p.windows.end() && windows > bound * 3 / 4;) {
-        if (e->second.dirty_seq <= p.committed_seq) {
-          e = p.windows.erase(e);
-          --windows;
-        } else {
-          ++e;
-        }
-      }
+  const std::size_t bytes = HotBytes();
+  const std::size_t entries_bound = std::max<std::size_t>(opt_.hot_window_entries, 1);
+  const std::size_t bytes_bound = std::max<std::size_t>(opt_.hot_cache_bytes, 1);
+  auto excess = [](std::size_t have, std::size_t bound) {
+    return have > bound ? have - bound * 3 / 4 : 0;
+  };
+  const std::size_t need_bytes = excess(bytes, bytes_bound);
+  const std::size_t need_windows = excess(windows, entries_bound);
+  const std::size_t need_decisions = excess(decisions, entries_bound);
+  if (need_bytes == 0 && need_windows == 0 && need_decisions == 0) return;
+  // Tick range of the evictable values, then bytes and counts per tick bin.
+  std::uint64_t lo = std::numeric_limits<std::uint64_t>::max(), hi = 0;
+  auto range = [&](const auto& map, const Part& p) {
+    for (const auto& [k, e] : map) {
+      if (e.dirty_seq > p.committed_seq) continue;
+      lo = std::min(lo, e.used);
+      hi = std::max(hi, e.used);
+    }
+  };
+  for (auto& [id, p] : parts_) {
+    range(p.windows, p);
+    range(p.decisions, p);
+  }
+  if (lo > hi) return;  // nothing committed to evict
+  constexpr std::size_t kBins = 1024;
+  const std::uint64_t width = (hi - lo) / kBins + 1;
+  struct Bin {
+    std::size_t bytes = 0, windows = 0, decisions = 0;
+  };
+  std::vector<Bin> bins(kBins);
+  for (auto& [id, p] : parts_) {
+    for (const auto& [k, e] : p.windows) {
+      if (e.dirty_seq > p.committed_seq) continue;
+      Bin& b = bins[(e.used - lo) / width];
+      b.bytes += e.bytes;
+      ++b.windows;
+    }
+    for (const auto& [k, e] : p.decisions) {
+      if (e.dirty_seq > p.committed_seq) continue;
+      Bin& b = bins[(e.used - lo) / width];
+      b.bytes += e.bytes;
+      ++b.decisions;
     }
   }
-  if (decisions > bound) {
-    for (auto& [id, p] : parts_) {
-      for (auto e = p.decisions.begin(); e != p.decisions.end() && decisions > bound * 3 / 4;) {
-        if (e->second.dirty_seq <= p.committed_seq) {
-          e = p.decisions.erase(e);
-          --decisions;
-        } else {
-          ++e;
-        }
+  // The oldest bins that free enough of every bound exceeded; values used before `cutoff` go.
+  Bin freed;
+  std::uint64_t cutoff = lo;
+  for (std::size_t i = 0; i < kBins; ++i) {
+    if (freed.bytes >= need_bytes && freed.windows >= need_windows &&
+        freed.decisions >= need_decisions) {
+      break;
+    }
+    freed.bytes += bins[i].bytes;
+    freed.windows += bins[i].windows;
+    freed.decisions += bins[i].decisions;
+    cutoff = lo + (i + 1) * width;
+  }
+  auto drop = [cutoff](auto& map, Part& p) {
+    for (auto e = map.begin(); e != map.end();) {
+      if (e->second.dirty_seq <= p.committed_seq && e->second.used < cutoff) {
+        p.hot_bytes -= e->second.bytes;
+        e = map.erase(e);
+      } else {
+        ++e;
       }
     }
+  };
+  for (auto& [id, p] : parts_) {
+    drop(p.windows, p);
+    drop(p.decisions, p);
   }
 }
 
@@ -1301,6 +1436,8 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
       auto [it, ins] = p->windows.try_emplace(k);
       TouchWindow(&b, &it->first, &it->second);
       it->second.value = Window();
+      it->second.used = use_clock_;
+      Account(p, it->first, &it->second);
     }
     for (auto& [k, d] : dks) {
       Decision lift;
@@ -1417,7 +1554,16 @@ StoreStats EngineImpl::Stats() {
     if (db_->GetIntProperty(h, "rocksdb.estimate-pending-compaction-bytes", &v)) {
       st.pending_compaction_bytes += static_cast<std::int64_t>(v);
     }
+    if (db_->GetIntProperty(h, "rocksdb.size-all-mem-tables", &v)) {
+      st.memtable_bytes += static_cast<std::int64_t>(v);
+    }
+    if (db_->GetIntProperty(h, "rocksdb.estimate-table-readers-mem", &v)) {
+      st.table_readers_bytes += static_cast<std::int64_t>(v);
+    }
   }
+  st.hot_cache_bytes = static_cast<std::int64_t>(HotBytes());
+  st.block_cache_usage = static_cast<std::int64_t>(cache_->GetUsage());
+  st.memory_bytes = st.hot_cache_bytes + st.block_cache_usage + st.table_readers_bytes;
   st.write_stall_micros =
       static_cast<std::int64_t>(statistics_->getTickerCount(rocksdb::STALL_MICROS));
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kDecisions)));

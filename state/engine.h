@@ -37,8 +37,17 @@ namespace bouncestream::state {
 struct EngineOptions {
   std::string dir;                 // the RocksDB directory (created when missing)
   bool sync_writes = false;        // fsync the WAL on every Commit (power-loss safety)
+  // Memory bounds. The state's memory is about block_cache_bytes + write_buffer_bytes +
+  // hot_cache_bytes (StoreStats.memory_bytes reports it); each bound is enforced on its own.
+  // RocksDB block cache (LRU): data blocks, index and filter blocks (L0's pinned there).
   std::size_t block_cache_bytes = 64u << 20;
-  std::size_t hot_window_entries = 1u << 20;  // window values kept in memory across batches
+  // Every memtable of every column family (one WriteBufferManager, charged to the block cache,
+  // whose capacity is block_cache_bytes + write_buffer_bytes); also sizes each family's memtable.
+  std::size_t write_buffer_bytes = 128u << 20;
+  // Window and decision values kept in memory across batches (estimated heap bytes, keys and
+  // containers included); the least recently used committed ones are evicted beyond it.
+  std::size_t hot_cache_bytes = 128u << 20;
+  std::size_t hot_window_entries = 1u << 20;  // and at most this many window (decision) values
   std::int64_t dedupe_horizon_ms = 3 * kDayMs;  // a repeated event id within this is ignored
   std::int64_t max_lateness_ms = 7 * kDayMs;    // older than watermark - this: dropped (counted)
   PolicySet policy;
@@ -86,6 +95,13 @@ struct StoreStats {  // for metrics
   std::int64_t sst_bytes = 0;               // rocksdb.total-sst-files-size
   std::int64_t pending_compaction_bytes = 0;
   std::int64_t write_stall_micros = 0;      // cumulative
+  // Memory (bytes). memory_bytes = hot_cache_bytes + block_cache_usage + table_readers_bytes:
+  // the part of the process's memory the state holds, bounded by the EngineOptions above.
+  std::int64_t memory_bytes = 0;
+  std::int64_t hot_cache_bytes = 0;      // window and decision values in memory (estimate)
+  std::int64_t block_cache_usage = 0;    // blocks + the memtables' reservation (charged to it)
+  std::int64_t memtable_bytes = 0;       // rocksdb.size-all-mem-tables (inside block_cache_usage)
+  std::int64_t table_readers_bytes = 0;  // rocksdb.estimate-table-readers-mem (outside the cache)
   std::int64_t active_suppressions = 0;
   std::int64_t active_pauses = 0;
   std::int64_t active_alerts = 0;
