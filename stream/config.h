@@ -59,7 +59,10 @@ struct StateSettings {
   std::string hmac_key;             // secret; required when hash_recipients (file or env only)
   std::int64_t dedupe_horizon_ms = 3LL * 24 * 3600 * 1000;
   std::int64_t max_lateness_ms = 7LL * 24 * 3600 * 1000;
-  std::int64_t block_cache_bytes = 64LL << 20;
+  // Memory bounds of the state (state memory ~= block_cache + write_buffer + hot_window_cache).
+  std::int64_t block_cache_bytes = 64LL << 20;   // RocksDB blocks, index and filter blocks
+  std::int64_t write_buffer_bytes = 128LL << 20;  // all memtables together
+  std::int64_t hot_window_cache_bytes = 128LL << 20;  // window/decision values kept in memory
   std::int64_t hot_window_entries = 1LL << 20;
   // Decision stage: a partition's state is checkpointed (changelog + one RocksDB write, then its
   // classified offset) once checkpoint_events records were applied since its last checkpoint, or
