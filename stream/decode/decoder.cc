@@ -4,7 +4,9 @@
 #include <chrono>
 #include <cstring>
 
-#if defined(__SSE2__)
+#if defined(__AVX2__)
+#include <immintrin.h>
+#elif defined(__SSE2__)
 #include <emmintrin.h>
 #endif
 
@@ -133,7 +135,7 @@ simdjson::error_code StringValue(simdjson::ondemand::value value, Arena* arena,
   while (end > 1 && raw[end - 1] != '"') --end;
   if (end >= 2 && raw[0] == '"') {
     const std::string_view content = raw.substr(1, end - 2);
-    if (std::memchr(content.data(), '\\', content.size()) == nullptr) {
+    if (!HasBackslash(content)) {
       // Nothing to unescape, and UTF-8 was validated with the document. Consuming the value
       // (without unescaping) lets the iterator step over it instead of skipping it later.
       simdjson::ondemand::raw_json_string ignored;
@@ -228,8 +230,10 @@ bool FixedDigits(std::string_view s, std::size_t pos, std::size_t len, int* out)
 
 bool ParseTimeText(std::string_view s, std::int64_t* ms) {
   if (s.empty()) return false;
-  // Unix seconds / milliseconds as text.
-  {
+  // Unix seconds / milliseconds as text. A text that starts with four digits and a '-' cannot be
+  // a number (the '-' follows a digit, so it is neither a sign nor an exponent's): the date path.
+  int year_digits;
+  if (!(s.size() > 4 && s[4] == '-' && FixedDigits(s, 0, 4, &year_digits))) {
     double v;
     auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
     if (ec == std::errc{} && p == s.data() + s.size()) return FromUnixNumber(v, ms);
@@ -438,6 +442,36 @@ unsigned JsonMarkers(std::string_view payload) {
     }
   };
   std::size_t i = 0;
+  // The quotes of a block without a backslash: each opens or closes a string.
+  auto quotes = [&](std::size_t base, std::uint32_t qs) {
+    while (qs != 0) {
+      const std::size_t q = base + static_cast<std::size_t>(__builtin_ctz(qs));
+      qs &= qs - 1;
+      if (!in_string) {
+        in_string = true;
+        open = q;
+      } else {
+        in_string = false;
+        close(q);
+        if (done) return;
+      }
+    }
+  };
+#if defined(__AVX2__)
+  {
+    const __m256i quote = _mm256_set1_epi8('"');
+    const __m256i backslash = _mm256_set1_epi8('\\');
+    for (; i + 32 <= n && !done; i += 32) {
+      const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
+      const auto bs = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, backslash)));
+      if (bs != 0 || escaped) {
+        scalar(i, i + 32);
+        continue;
+      }
+      quotes(i, static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote))));
+    }
+  }
+#endif
 #if defined(__SSE2__)
   const __m128i quote = _mm_set1_epi8('"');
   const __m128i backslash = _mm_set1_epi8('\\');
@@ -448,18 +482,7 @@ unsigned JsonMarkers(std::string_view payload) {
       scalar(i, i + 16);
       continue;
     }
-    unsigned qs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote)));
-    while (qs != 0) {
-      const std::size_t q = i + static_cast<std::size_t>(__builtin_ctz(qs));
-      qs &= qs - 1;
-      if (!in_string) {
-        in_string = true;
-        open = q;
-      } else {
-        in_string = false;
-        close(q);
-      }
-    }
+    quotes(i, static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))));
   }
 #endif
   if (!done) scalar(i, n);

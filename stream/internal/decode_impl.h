@@ -4,8 +4,13 @@
 
 #include <simdjson.h>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <expected>
 #include <string>
 #include <string_view>
@@ -141,15 +146,52 @@ DecodeStatus GetPeek(simdjson::ondemand::value value, std::string_view field,
                      std::string_view* out);
 DecodeStatus GetInt(simdjson::ondemand::value value, std::string_view field, std::int64_t* out);
 
+// Index of the first '"' or '\\' in p[0..], scanning 16 bytes at a time. The caller guarantees
+// that one of them occurs inside the padded document (stage 1 saw the closing quote of every
+// string), so the reads never leave the padded buffer.
+inline std::size_t QuoteOrBackslash(const char* p) {
+#if defined(__SSE2__)
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  for (std::size_t i = 0;; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const unsigned mask = static_cast<unsigned>(
+        _mm_movemask_epi8(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
+    if (mask != 0) return i + static_cast<std::size_t>(__builtin_ctz(mask));
+  }
+#else
+  std::size_t i = 0;
+  while (p[i] != '"' && p[i] != '\\') ++i;
+  return i;
+#endif
+}
+
+// True when s (inside a padded document: up to 15 bytes past its end may be read) holds a '\\'.
+inline bool HasBackslash(std::string_view s) {
+#if defined(__SSE2__)
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const char* const p = s.data();
+  const std::size_t n = s.size();
+  for (std::size_t i = 0; i < n; i += 16) {
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
+        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), backslash)));
+    if (n - i < 16) mask &= (1u << (n - i)) - 1;
+    if (mask != 0) return true;
+  }
+  return false;
+#else
+  return std::memchr(s.data(), '\\', s.size()) != nullptr;
+#endif
+}
+
 // The key of a field: a view into the document when it holds no escape (the usual case: compared
 // in place, as the raw-key loop of probe_parse does), else unescaped into the parser's buffer.
 inline simdjson::error_code FieldKey(simdjson::ondemand::field& field, std::string_view* key) {
   const char* const raw = field.key().raw();
   // Stage 1 saw the closing quote and the buffer is padded: the scan stops inside the document.
-  const char* p = raw;
-  while (*p != '"' && *p != '\\') ++p;
-  if (*p == '"') {
-    *key = std::string_view(raw, static_cast<std::size_t>(p - raw));
+  const std::size_t n = QuoteOrBackslash(raw);
+  if (raw[n] == '"') {
+    *key = std::string_view(raw, n);
     return simdjson::SUCCESS;
   }
   return field.unescaped_key().get(*key);
