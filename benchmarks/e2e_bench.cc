@@ -407,7 +407,8 @@ std::int64_t DirBytes(const fs::path& d) {
 // The memory run: one processor fed TrafficGenerator's endless stream (no duplicates of earlier
 // laps: the generator never repeats an id; event time advances 10 ms per record) for `seconds`,
 // as fast as it takes them (the same backlog window as the timed runs). Every 10 s: the
-// processor's RSS, records done, the state dir's size. No reference check (the stream is not
+// processor's RSS, records done, the state dir's size; E2E_BENCH_RUN_ARGS applies (e.g. a
+// --config file with other [state] memory bounds). No reference check (the stream is not
 // kept); the processor must still exit 0 without an offset reset.
 int Soak(int seconds, std::size_t window, const fs::path& dir) {
   fs::remove_all(dir);
@@ -434,12 +435,14 @@ int Soak(int seconds, std::size_t window, const fs::path& dir) {
   }
   if (bootstrap.empty()) return 1;
   Child proc;
-  if (!Spawn(&proc, {"run", "--bootstrap", bootstrap, "--group", group, "--input",
-                     std::string(bench::kInputTopic) + ":auto", "--state-dir", (dir / "state").string(),
-                     "--metrics-addr", "127.0.0.1:0"},
-             (dir / "processor.log").string())) {
-    return 1;
+  std::vector<std::string> args = {"run", "--bootstrap", bootstrap, "--group", group, "--input",
+                                   std::string(bench::kInputTopic) + ":auto", "--state-dir",
+                                   (dir / "state").string(), "--metrics-addr", "127.0.0.1:0"};
+  if (const char* extra = std::getenv("E2E_BENCH_RUN_ARGS")) {  // e.g. --config with [state] bounds
+    std::istringstream in(extra);
+    for (std::string a; in >> a;) args.push_back(a);
   }
+  if (!Spawn(&proc, args, (dir / "processor.log").string())) return 1;
   while (LastAssigned(proc.log) != 2 * bench::kPartitions) {
     if (!proc.Running()) return 1;
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
