@@ -160,6 +160,20 @@ TEST(TimeTest, Formats) {
   EXPECT_FALSE(decode::ParseTimeText("", &ms));
 }
 
+// Four digits and a '-' go straight to the date path; everything else still tries a number first.
+TEST(TimeTest, NumberAttemptOnlyWhenTheTextCanBeANumber) {
+  std::int64_t ms = 0;
+  EXPECT_TRUE(decode::ParseTimeText("2026-12-01T00:00:00.250Z", &ms));
+  EXPECT_EQ(ms, 1796083200250);
+  EXPECT_FALSE(decode::ParseTimeText("2026-5", &ms));   // neither a date nor a number
+  EXPECT_FALSE(decode::ParseTimeText("1796-", &ms));
+  EXPECT_TRUE(decode::ParseTimeText("1796032800.5", &ms));  // fractional seconds
+  EXPECT_EQ(ms, 1796032800500);
+  EXPECT_TRUE(decode::ParseTimeText("1.7960328e9", &ms));  // an exponent is still a number
+  EXPECT_EQ(ms, 1796032800000);
+  EXPECT_FALSE(decode::ParseTimeText("179603280x", &ms));
+}
+
 TEST(FormatNamesTest, RoundTrip) {
   for (auto f : {InputFormat::kAuto, InputFormat::kCanonical, InputFormat::kKumo,
                  InputFormat::kPowerMta, InputFormat::kPostfix, InputFormat::kPostal,
