@@ -136,6 +136,7 @@ struct MetricsImpl {
   prometheus::Gauge* producer_queue = nullptr;
   prometheus::Gauge* live_bytes = nullptr;
   prometheus::Gauge* sst_bytes = nullptr;
+  prometheus::Gauge* memory_bytes = nullptr;
   prometheus::Gauge* pending_bytes = nullptr;
   prometheus::Gauge* restoring = nullptr;
   prometheus::Gauge* write_blocked = nullptr;
@@ -323,6 +324,11 @@ std::expected<void, std::string> Build(MetricsImpl& m) {
   m.live_bytes = &AddFamily<Gauge>(r, "bouncestream_state_live_bytes",
                                    "RocksDB estimate-live-data-size of the state store.")
                       ->Add({});
+  m.memory_bytes = &AddFamily<Gauge>(r, "bouncestream_state_memory_bytes",
+                                     "Memory of the state store (estimate): hot window/decision "
+                                     "cache + block cache usage (memtables charged to it) + table "
+                                     "readers.")
+                        ->Add({});
   m.sst_bytes = &AddFamily<Gauge>(r, "bouncestream_state_sst_bytes",
                                   "RocksDB total-sst-files-size of the state store.")
                      ->Add({});
@@ -538,6 +544,7 @@ void Metrics::SetAssignedPartitions(std::string_view topic, double count) {
 
 void Metrics::SetProducerQueue(double messages) { Set(impl_->producer_queue, messages); }
 void Metrics::SetStateLiveBytes(double bytes) { Set(impl_->live_bytes, bytes); }
+void Metrics::SetStateMemoryBytes(double bytes) { Set(impl_->memory_bytes, bytes); }
 void Metrics::SetStateSstBytes(double bytes) { Set(impl_->sst_bytes, bytes); }
 void Metrics::SetStatePendingCompactionBytes(double bytes) { Set(impl_->pending_bytes, bytes); }
 void Metrics::SetRestoringPartitions(double count) { Set(impl_->restoring, count); }

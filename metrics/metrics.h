@@ -102,6 +102,7 @@ class Metrics {
   void SetAssignedPartitions(std::string_view topic, double count);
   void SetProducerQueue(double messages);
   void SetStateLiveBytes(double bytes);
+  void SetStateMemoryBytes(double bytes);  // StoreStats.memory_bytes
   void SetStateSstBytes(double bytes);
   void SetStatePendingCompactionBytes(double bytes);
   void SetRestoringPartitions(double count);

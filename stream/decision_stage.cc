@@ -240,6 +240,8 @@ std::expected<void, std::string> Processor::Impl::OpenState() {
   o.dir = config.state_dir;
   o.sync_writes = config.state.sync_writes;
   o.block_cache_bytes = static_cast<std::size_t>(config.state.block_cache_bytes);
+  o.write_buffer_bytes = static_cast<std::size_t>(config.state.write_buffer_bytes);
+  o.hot_cache_bytes = static_cast<std::size_t>(config.state.hot_window_cache_bytes);
   o.hot_window_entries = static_cast<std::size_t>(config.state.hot_window_entries);
   o.dedupe_horizon_ms = config.state.dedupe_horizon_ms;
   o.max_lateness_ms = config.state.max_lateness_ms;

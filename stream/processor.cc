@@ -659,6 +659,7 @@ void Processor::Impl::UpdateGauges() {
   if (engine != nullptr) {
     const state::StoreStats st = engine->Stats();
     metrics->SetStateLiveBytes(static_cast<double>(st.live_bytes));
+    metrics->SetStateMemoryBytes(static_cast<double>(st.memory_bytes));
     metrics->SetStateSstBytes(static_cast<double>(st.sst_bytes));
     metrics->SetStatePendingCompactionBytes(static_cast<double>(st.pending_compaction_bytes));
     if (st.write_stall_micros > stall_micros_seen) {

@@ -432,6 +432,11 @@ def state_health():
        "write stalls.",
        [(f"sum by (instance) (bouncestream_state_pending_compaction_bytes{{{SEL}}})", "{{instance}}")],
        unit="bytes")
+    ts(b, "State memory", "Memory of the state store (estimate): hot window cache + block cache "
+       "(with the memtables charged to it) + table readers; bounded by [state] hot_window_cache + "
+       "block_cache + write_buffer.",
+       [(f"sum by (instance) (bouncestream_state_memory_bytes{{{SEL}}})", "{{instance}}")],
+       unit="bytes")
     ts(b, "Write stalls", "Share of time RocksDB stalled writes (seconds of stall per second).",
        [(f"sum by (instance) (rate(bouncestream_state_write_stall_seconds_total{{{SEL}}}[{RI}]))",
          "{{instance}}")], unit="percentunit")
