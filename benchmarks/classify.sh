@@ -32,9 +32,10 @@ if [ -z "$BUILD" ]; then
 else
   cmake --build "$BUILD" --target classify_bench >/dev/null
 fi
-CXX="g++ -O3 -march=native -std=c++17"
-$CXX -o "$OUT/bin/gen_bounces" "$PROBE_SRC/gen_bounces.cpp"
-$CXX -o "$OUT/bin/probe_classify" "$PROBE_SRC/probe_classify.cpp" -lhs -lre2 -lsimdjson
+# shellcheck source=benchmarks/probes.sh
+source benchmarks/probes.sh
+build_probe gen_bounces
+build_probe probe_classify -lhs -lre2 -lsimdjson
 [ -s "$OUT/bounces.ndjson" ] || "$OUT/bin/gen_bounces" "$N" "$OUT" >/dev/null
 
 echo "== $(date -u +%FT%TZ) $(nproc) cores,$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2), load $(cut -d' ' -f1-3 /proc/loadavg)"

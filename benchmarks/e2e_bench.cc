@@ -49,11 +49,14 @@
 #include <vector>
 
 #include "benchmarks/path_common.h"
-#include "stream/cli/child.h"
+#include "benchmarks/bench_child.h"
 
 namespace fs = std::filesystem;
 using namespace bouncestream;
+using bench::Child;
 using bench::GeneratedRecord;
+using bench::ReadFile;
+using bench::Spawn;
 using Clock = std::chrono::steady_clock;
 
 namespace {
@@ -67,12 +70,6 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
 
 // user+sys CPU seconds of another process, -1 if it is gone.
 double ChildCpu(pid_t pid) {
@@ -97,52 +94,37 @@ long ChildRssKb(pid_t pid) {
   return -1;
 }
 
-struct Child {
-  pid_t pid = -1;
-  int exit_code = 0;
-  std::string log;
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() { Stop(5000); }
-  int Stop(int timeout_ms) {
-    if (pid <= 0) return exit_code;
-    exit_code = stream::cli::StopChild(pid, timeout_ms);
-    pid = -1;
-    return exit_code;
-  }
-  bool Running() {
-    if (pid <= 0) return false;
-    if (stream::cli::ChildRunning(pid, &exit_code)) return true;
-    pid = -1;
-    return false;
-  }
-};
 
-bool Spawn(Child* child, const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> storage{BOUNCESTREAM_BINARY};
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {  // only async-signal-safe calls until exec
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int null = open("/dev/null", O_RDONLY);
-    if (fd < 0 || null < 0) _exit(127);
-    dup2(null, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
+// A dev broker with the input, classified, changelog and output topics of one run (a fresh
+// broker per run: the mock cannot drop topics, and earlier outputs would count against its
+// 5 MiB per partition).
+bool StartBroker(const fs::path& dir, const std::string& group, Child* broker,
+                 std::string* bootstrap) {
+  const std::string bs_file = (dir / "bootstrap").string();
+  const std::string np = ":" + std::to_string(bench::kPartitions);
+  return Spawn(broker,
+               {"devbroker", "--port", "0", "--topic", std::string(bench::kInputTopic) + np,
+                "--topic", std::string(kClassified) + np, "--topic",
+                group + "-state-changelog" + np, "--topic", "bouncestream.dlq:2", "--topic",
+                "bouncestream.suppressions:6", "--topic", "bouncestream.blocks:2", "--topic",
+                "bouncestream.alerts:2", "--topic", "bouncestream.audit:1", "--topic",
+                "bouncestream.admin:1", "--bootstrap-file", bs_file},
+               (dir / "devbroker.log").string()) &&
+         bench::WaitForBootstrap(bs_file, broker, bootstrap);
+}
+
+// `bouncestream run` for one instance of the group, plus E2E_BENCH_RUN_ARGS (e.g. --config with
+// other [state] settings).
+std::vector<std::string> RunArgs(const std::string& bootstrap, const std::string& group,
+                                 const fs::path& state_dir) {
+  std::vector<std::string> args{"run", "--bootstrap", bootstrap, "--group", group, "--input",
+                                std::string(bench::kInputTopic) + ":auto", "--state-dir",
+                                state_dir.string(), "--metrics-addr", "127.0.0.1:0"};
+  if (const char* extra = std::getenv("E2E_BENCH_RUN_ARGS")) {
+    std::istringstream in(extra);
+    for (std::string a; in >> a;) args.push_back(a);
   }
-  child->pid = pid;
-  child->log = log;
-  return true;
+  return args;
 }
 
 rd_kafka_t* NewClient(rd_kafka_type_t type, const std::vector<std::pair<std::string, std::string>>& props) {
@@ -191,37 +173,14 @@ bool RunOnce(const std::vector<GeneratedRecord>& records, const std::vector<benc
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string group = "e2e" + std::to_string(rep);
-  const std::string bs_file = (dir / "bootstrap").string();
-  const std::string np = ":" + std::to_string(bench::kPartitions);
   Child broker;
-  if (!Spawn(&broker,
-             {"devbroker", "--port", "0", "--topic", std::string(bench::kInputTopic) + np, "--topic",
-              std::string(kClassified) + np, "--topic", group + "-state-changelog" + np, "--topic",
-              "bouncestream.dlq:2", "--topic", "bouncestream.suppressions:6", "--topic",
-              "bouncestream.blocks:2", "--topic", "bouncestream.alerts:2", "--topic",
-              "bouncestream.audit:1", "--topic", "bouncestream.admin:1", "--bootstrap-file", bs_file},
-             (dir / "devbroker.log").string())) {
-    return fail("cannot start the dev broker");
-  }
   std::string bootstrap;
-  for (auto deadline = Clock::now() + std::chrono::seconds(20); Clock::now() < deadline;) {
-    bootstrap = ReadFile(bs_file);
-    while (!bootstrap.empty() && std::isspace(static_cast<unsigned char>(bootstrap.back()))) bootstrap.pop_back();
-    if (!bootstrap.empty() || !broker.Running()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (bootstrap.empty()) return fail("the dev broker did not start");
+  if (!StartBroker(dir, group, &broker, &bootstrap)) return fail("the dev broker did not start");
 
   std::vector<std::unique_ptr<Child>> procs;
   for (int i = 0; i < instances; ++i) {
-    std::vector<std::string> args{"run", "--bootstrap", bootstrap, "--group", group, "--input",
-                                  std::string(bench::kInputTopic) + ":auto", "--state-dir",
-                                  (dir / ("state" + std::to_string(i))).string(), "--metrics-addr",
-                                  "127.0.0.1:0"};
-    if (const char* extra = std::getenv("E2E_BENCH_RUN_ARGS")) {
-      std::istringstream in(extra);
-      for (std::string a; in >> a;) args.push_back(a);
-    }
+    const std::vector<std::string> args =
+        RunArgs(bootstrap, group, dir / ("state" + std::to_string(i)));
     procs.push_back(std::make_unique<Child>());
     if (!Spawn(procs.back().get(), args, (dir / ("processor" + std::to_string(i) + ".log")).string())) {
       return fail("cannot start a processor");
@@ -414,34 +373,11 @@ int Soak(int seconds, std::size_t window, const fs::path& dir) {
   fs::remove_all(dir);
   fs::create_directories(dir);
   const std::string group = "soak";
-  const std::string bs_file = (dir / "bootstrap").string();
-  const std::string np = ":" + std::to_string(bench::kPartitions);
   Child broker;
-  if (!Spawn(&broker,
-             {"devbroker", "--port", "0", "--topic", std::string(bench::kInputTopic) + np, "--topic",
-              std::string(kClassified) + np, "--topic", group + "-state-changelog" + np, "--topic",
-              "bouncestream.dlq:2", "--topic", "bouncestream.suppressions:6", "--topic",
-              "bouncestream.blocks:2", "--topic", "bouncestream.alerts:2", "--topic",
-              "bouncestream.audit:1", "--topic", "bouncestream.admin:1", "--bootstrap-file", bs_file},
-             (dir / "devbroker.log").string())) {
-    return 1;
-  }
   std::string bootstrap;
-  for (auto deadline = Clock::now() + std::chrono::seconds(20); Clock::now() < deadline;) {
-    bootstrap = ReadFile(bs_file);
-    while (!bootstrap.empty() && std::isspace(static_cast<unsigned char>(bootstrap.back()))) bootstrap.pop_back();
-    if (!bootstrap.empty() || !broker.Running()) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  if (bootstrap.empty()) return 1;
+  if (!StartBroker(dir, group, &broker, &bootstrap)) return 1;
   Child proc;
-  std::vector<std::string> args = {"run", "--bootstrap", bootstrap, "--group", group, "--input",
-                                   std::string(bench::kInputTopic) + ":auto", "--state-dir",
-                                   (dir / "state").string(), "--metrics-addr", "127.0.0.1:0"};
-  if (const char* extra = std::getenv("E2E_BENCH_RUN_ARGS")) {  // e.g. --config with [state] bounds
-    std::istringstream in(extra);
-    for (std::string a; in >> a;) args.push_back(a);
-  }
+  const std::vector<std::string> args = RunArgs(bootstrap, group, dir / "state");
   if (!Spawn(&proc, args, (dir / "processor.log").string())) return 1;
   while (LastAssigned(proc.log) != 2 * bench::kPartitions) {
     if (!proc.Running()) return 1;

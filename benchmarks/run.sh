@@ -38,12 +38,8 @@ cmake --preset release -B "$BUILD" >/dev/null
 cmake --build "$BUILD" -j "$(nproc)" --target bouncestream classify_bench stream_bench state_bench \
   path_bench e2e_bench >/dev/null
 B=$BUILD/benchmarks
-CXX="g++ -O3 -march=native -std=c++17"
-build_probe() {  # name, libraries...; rebuilt only when the source is newer
-  local name=$1
-  shift
-  [ "$OUT/bin/$name" -nt "$PROBE_SRC/$name.cpp" ] || $CXX -o "$OUT/bin/$name" "$PROBE_SRC/$name.cpp" "$@"
-}
+# shellcheck source=benchmarks/probes.sh
+source benchmarks/probes.sh
 build_probe gen_bounces
 build_probe probe_parse -lsimdjson
 build_probe probe_classify -lhs -lre2 -lsimdjson

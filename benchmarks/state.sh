@@ -32,12 +32,8 @@ if [ -z "$BENCH" ]; then
   cmake --build --preset release --target state_bench >/dev/null
   BENCH=./build/release/benchmarks/state_bench
 fi
-CXX="g++ -O3 -march=native -std=c++17"
-build_probe() {  # name, libraries...; rebuilt only when the source is newer
-  local name=$1
-  shift
-  [ "$OUT/bin/$name" -nt "$PROBE_SRC/$name.cpp" ] || $CXX -o "$OUT/bin/$name" "$PROBE_SRC/$name.cpp" "$@"
-}
+# shellcheck source=benchmarks/probes.sh
+source benchmarks/probes.sh
 build_probe gen_bounces
 build_probe probe_rocksdb -lrocksdb -lsimdjson
 build_probe probe_pipeline -lhs -lsimdjson -lrocksdb -lprometheus-cpp-core

@@ -26,12 +26,8 @@ mkdir -p "$OUT/bin"
 bash scripts/deps.sh
 cmake --preset release >/dev/null
 cmake --build --preset release --target stream_bench bouncestream >/dev/null
-CXX="g++ -O3 -march=native -std=c++17"
-build_probe() {  # name, libraries...; rebuilt only when the source is newer
-  local name=$1
-  shift
-  [ "$OUT/bin/$name" -nt "$PROBE_SRC/$name.cpp" ] || $CXX -o "$OUT/bin/$name" "$PROBE_SRC/$name.cpp" "$@"
-}
+# shellcheck source=benchmarks/probes.sh
+source benchmarks/probes.sh
 build_probe gen_bounces
 build_probe probe_parse -lsimdjson
 build_probe probe_pipeline -lhs -lsimdjson -lrocksdb -lprometheus-cpp-core

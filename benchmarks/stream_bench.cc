@@ -77,6 +77,7 @@
 #include <vector>
 
 #include "classify/classifier.h"
+#include "benchmarks/bench_child.h"
 #include "stream/cli/child.h"
 #include "stream/config.h"
 #include "stream/decode.h"
@@ -100,6 +101,10 @@ using bouncestream::stream::JsonWriter;
 using bouncestream::stream::ProduceCopy;
 using bouncestream::stream::TrafficGenerator;
 using Clock = std::chrono::steady_clock;
+using bouncestream::bench::Child;
+using bouncestream::bench::ReadFile;
+using bouncestream::bench::Spawn;
+using bouncestream::bench::WaitForBootstrap;
 
 constexpr const char* kInTopic = "in";
 constexpr const char* kClassifiedTopic = "bouncestream.classified";
@@ -161,16 +166,6 @@ std::string ToLowerAscii(std::string_view s) {  // as stream/processor.cc does f
   return out;
 }
 
-std::string ReadFile(const std::string& path) {
-  std::string out;
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (f == nullptr) return out;
-  char buf[65536];
-  std::size_t n = 0;
-  while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
-  std::fclose(f);
-  return out;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Stage 2's code: the per-record CPU path of Processor::Impl::ProcessMessage without Kafka.
@@ -469,56 +464,6 @@ int DumpOutputs(std::span<const GeneratedRecord> records,
 // ---------------------------------------------------------------------------------------------
 // Stage 3.
 
-// A child process: this benchmark's bouncestream binary with a subcommand. Stopped (SIGTERM, then
-// SIGKILL) when it goes out of scope; PR_SET_PDEATHSIG kills it if this process dies first.
-struct Child {
-  pid_t pid = -1;
-  std::string log;
-  Child() = default;
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-  ~Child() { Stop(5000); }
-  int Stop(int timeout_ms) {
-    if (pid <= 0) return exit_code;
-    exit_code = cli::StopChild(pid, timeout_ms);
-    pid = -1;
-    return exit_code;
-  }
-  bool Running() {
-    if (pid <= 0) return false;
-    if (cli::ChildRunning(pid, &exit_code)) return true;
-    pid = -1;
-    return false;
-  }
-  int exit_code = 0;
-};
-
-bool Spawn(Child* child, const std::vector<std::string>& args, const std::string& log) {
-  std::vector<std::string> storage;
-  storage.push_back(BOUNCESTREAM_BINARY);
-  storage.insert(storage.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : storage) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = getpid();
-  const pid_t pid = fork();
-  if (pid < 0) return false;
-  if (pid == 0) {  // only async-signal-safe calls until exec
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) _exit(127);
-    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-    const int null = open("/dev/null", O_RDONLY);
-    if (fd < 0 || null < 0) _exit(127);
-    dup2(null, 0);
-    dup2(fd, 1);
-    dup2(fd, 2);
-    execv(argv[0], argv.data());
-    _exit(127);
-  }
-  child->pid = pid;
-  child->log = log;
-  return true;
-}
 
 struct Kafka {
   rd_kafka_t* rk = nullptr;
@@ -658,20 +603,6 @@ std::int64_t LogTimeMs(const std::string& log, std::string_view msg) {
   return static_cast<std::int64_t>(timegm(&tm)) * 1000 + ms;
 }
 
-bool WaitForBootstrap(const std::string& path, Child* broker, std::string* bootstrap) {
-  const auto deadline = Clock::now() + std::chrono::seconds(20);
-  while (Clock::now() < deadline && !g_stop.load()) {
-    std::string s = ReadFile(path);
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    if (!s.empty()) {
-      *bootstrap = s;
-      return true;
-    }
-    if (!broker->Running()) return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return false;
-}
 
 // One end-to-end run in its own broker (the mock cannot drop topics, and outputs of an earlier run
 // would count against the 5 MiB partition limit).
@@ -698,7 +629,7 @@ bool RunE2eOnce(const std::vector<GeneratedRecord>& records, std::size_t n,
     return fail("cannot start the dev broker");
   }
   std::string bootstrap;
-  if (!WaitForBootstrap(bs_file, &broker, &bootstrap)) return fail("the dev broker did not start");
+  if (!WaitForBootstrap(bs_file, &broker, &bootstrap, &g_stop)) return fail("the dev broker did not start");
 
   // The reader: every partition of both output topics from the beginning, no group join.
   Kafka reader;
