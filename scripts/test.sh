@@ -3,8 +3,8 @@
 #   1. builds the `ci` preset, validates the rule files and ops/, runs every test (unit, corpus,
 #      integration) with CTest;
 #   2. sanitizers: builds the `asan-ubsan` and `tsan` presets and runs unit and integration
-#      tests under them (ASan + UBSan: the classify, state and metrics test targets; TSan: the
-#      threaded and multi-process ones; heavy tests scaled down, see below); any sanitizer report,
+#      tests under them (ASan + UBSan: every unit and integration test; TSan: the threaded and
+#      multi-process ones; heavy tests scaled down, see below); any sanitizer report,
 #      in a test or in a process a test started, fails the stage;
 #   3. fuzz smoke: builds the `fuzz` preset (clang-16) and runs each of the 16 libFuzzer targets
 #      for a few seconds on its seed corpus; a crash, sanitizer report, leak or timeout fails it.
@@ -17,8 +17,6 @@
 #   BOUNCESTREAM_SKIP_FUZZ=1        skip stage 3 (quick local runs; CI runs it)
 #   BOUNCESTREAM_FAST=1             both of the above
 #   BOUNCESTREAM_SANITIZERS="asan-ubsan tsan"  which sanitizer presets stage 2 runs (default both)
-#   BOUNCESTREAM_ASAN_ALL=1         ASan + UBSan builds and runs every unit and integration test
-#                                   (the stream/ ones too: not yet seen clean, tests/RELIABILITY.md)
 #   BOUNCESTREAM_TSAN_ALL=1         TSan builds and runs every test, not only the threaded ones
 #   BOUNCESTREAM_ASAN_DIR, BOUNCESTREAM_TSAN_DIR build dirs (default build/asan-ubsan, build/tsan)
 #   FUZZ_SMOKE_SECONDS=4            seconds per fuzz target in stage 3
@@ -29,7 +27,7 @@ ROOT=$PWD
 # This script's own switches stay in this shell: the tests' processors inherit the environment
 # and `bouncestream run` refuses BOUNCESTREAM_* variables it does not know.
 export -n BOUNCESTREAM_SKIP_SANITIZERS BOUNCESTREAM_SKIP_FUZZ BOUNCESTREAM_FAST \
-  BOUNCESTREAM_SANITIZERS BOUNCESTREAM_ASAN_ALL BOUNCESTREAM_TSAN_ALL BOUNCESTREAM_ASAN_DIR \
+  BOUNCESTREAM_SANITIZERS BOUNCESTREAM_TSAN_ALL BOUNCESTREAM_ASAN_DIR \
   BOUNCESTREAM_TSAN_DIR
 jobs=$(nproc)
 t0=$SECONDS
@@ -57,7 +55,7 @@ fi
 # ---- 2. sanitizers -----------------------------------------------------------------------------
 # Heavy integration tests, scaled down (each is run at full size by stage 1):
 #   crash_equivalence_test  CRASH_TEST_RECORDS (202,000 in stage 1; it needs >= 75,000 for its
-#                           12 kills), so under sanitizers it runs in the asan-ubsan stage only;
+#                           12 kills) = 80,000 and one seed, in the asan-ubsan stage only;
 #   ops_live_demo_check     DEMO_DURATION / DEMO_RATE (60 s at 1,500/s in stage 1);
 #   memory_bound_test       not run (it asserts an RSS bound; sanitizers' shadow memory).
 # Reports go to files (log_path) so that those of processes a test spawned (the processors,
@@ -75,14 +73,9 @@ sanitizer_stage() {  # sanitizer_stage PRESET BUILD_DIR
     # single-threaded and covered by ASan + UBSan. BOUNCESTREAM_TSAN_ALL=1 runs everything.
     targets=(--target bouncestream state_test metrics_server_test devbroker_test pipeline_test
              state_cli_test security_test cli_test)
-  elif [[ $preset == asan-ubsan && -z "${BOUNCESTREAM_ASAN_ALL:-}" ]]; then
-    # ASan + UBSan: the test targets that have been seen clean under it (tests/RELIABILITY.md);
-    # the stream/ targets (and the processes their integration tests start) are not in yet:
-    # their full ASan build and run has not been seen to the end. BOUNCESTREAM_ASAN_ALL=1 runs
-    # every unit and integration test.
-    targets=(--target classify_unit_test classify_table_test classify_linearity_test state_test
-             metrics_test metrics_labels_test metrics_server_test)
   fi
+  # ASan + UBSan builds everything (the sanitize presets build no benchmarks) and runs every unit
+  # and integration test, the processes they start included.
   cmake --build "$dir" -j "$jobs" "${targets[@]}"
   rm -rf "$logs" && mkdir -p "$logs"
   # MemoryBoundTest asserts an RSS bound: shadow memory makes it meaningless here.

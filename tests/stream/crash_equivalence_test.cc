@@ -198,9 +198,13 @@ TEST(CrashEquivalenceTest, KilledRunEndsWithTheSameStateAndDecisions) {
 
   EXPECT_GE(killed.result.kills, 10);
   ExpectEquivalent(calm.result, killed.result, kClassifiedPartitions, "after kills");
-  // The stream exercises every decision kind, including expiry.
-  for (const char* kind : {"suppress/tenant", "suppress/sender", "pause/domain", "pause/ip_vendor",
-                           "alert/sender", "resume/ip_vendor", "lift/tenant"}) {
+  // The stream exercises every decision kind, including expiry. A tenant suppression's expiry
+  // (lift/tenant) needs the soft-suppression TTL to pass in event time: it first appears between
+  // 80,000 records (none, the sanitizer stage's size) and 202,000 (37, the default).
+  std::vector<const char*> kinds = {"suppress/tenant", "suppress/sender", "pause/domain",
+                                    "pause/ip_vendor", "alert/sender",    "resume/ip_vendor"};
+  if (records >= 150'000) kinds.push_back("lift/tenant");
+  for (const char* kind : kinds) {
     EXPECT_GT(calm.result.kinds.count(kind) ? calm.result.kinds.at(kind) : 0, 0) << kind;
   }
   CheckDuplicates(calm, killed,
