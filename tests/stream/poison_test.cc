@@ -27,6 +27,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <optional>
 #include <random>
@@ -520,9 +521,19 @@ class PoisonTest : public ::testing::Test {
     const std::string got = m->payload != nullptr
                                 ? std::string(static_cast<const char*>(m->payload), m->len)
                                 : std::string();
-    EXPECT_TRUE(got == r.value.value_or(""))
-        << what << ": payload differs (" << got.size() << " bytes, want "
-        << r.value.value_or("").size() << ")";
+    const std::string& want = r.value.value_or("");
+    const auto truncated = Header(m, "bouncestream.truncated");
+    if (want.size() > dlq_limit_) {
+      // Larger than the producer may send: the first dlq_limit_ bytes and the original size.
+      EXPECT_EQ(truncated.value_or(""), std::to_string(want.size())) << what;
+      EXPECT_TRUE(got == want.substr(0, dlq_limit_))
+          << what << ": not the record's first " << dlq_limit_ << " bytes (" << got.size()
+          << " bytes)";
+    } else {
+      EXPECT_FALSE(truncated.has_value()) << what << ": cut although it fits";
+      EXPECT_TRUE(got == want) << what << ": payload differs (" << got.size() << " bytes, want "
+                               << want.size() << ")";
+    }
   }
 
   void ExpectAll(const Output& out) {
@@ -566,6 +577,8 @@ class PoisonTest : public ::testing::Test {
   }
 
   fs::path dir_;
+  // Dead letters longer than this are expected cut to it (with a bouncestream.truncated header).
+  std::size_t dlq_limit_ = std::numeric_limits<std::size_t>::max();
   Child broker_;
   Child processor_;
   std::string bootstrap_;
@@ -595,14 +608,13 @@ TEST_F(PoisonTest, EveryPoisonRecordIsDeadLetteredOnceAndNothingElseIsLost) {
 }
 
 // The same kind of records with the processor's default producer settings (librdkafka's
-// message.max.bytes = 1,000,000). DISABLED: it fails today. A malformed input record over
-// 1,000,000 bytes (but under the Decoder's 4 MiB limit, or over it: "too_large") cannot be
-// produced to the dead-letter topic as it is: ProduceRecord returns MSG_SIZE_TOO_LARGE at once,
-// ProduceOut (stream/processor.cc) marks the record failed, StoreOffsets turns that into
-// "stopping after a fatal error" (exit 1), nothing past it is committed, and a restarted
-// processor reads the same record and exits again: one oversized poison record stops its
-// partition for good. Run with --gtest_also_run_disabled_tests to see it.
-TEST_F(PoisonTest, DISABLED_OversizedPoisonWithDefaultProducerLimits) {
+// message.max.bytes = 1,000,000). A malformed input record that large (under the Decoder's 4 MiB
+// limit, or over it: "too_large") cannot be produced to the dead-letter topic as it is; once it
+// stopped its partition for good (the failed produce was fatal, and a restart read it again).
+// Now its dead letter carries the first message.max.bytes - 64 KiB bytes and a
+// bouncestream.truncated header with the original size, and everything after it flows.
+TEST_F(PoisonTest, OversizedPoisonWithDefaultProducerLimits) {
+  dlq_limit_ = 1'000'000 - 65'536;
   const fs::path data = fs::path(BOUNCESTREAM_SOURCE_DIR) / "tests" / "testdata";
   const std::string valid = Lines(data / "canonical.ndjson").front();
   std::string big = "{\"id\":\"big\",";  // 1.5 MB: under the Decoder's limit, over librdkafka's
