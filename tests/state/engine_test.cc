@@ -12,10 +12,10 @@ namespace bouncestream::state {
 namespace {
 
 using testing::Ev;
+using testing::kT0;
 using testing::Obs;
+using testing::PartitionHash;
 using testing::TempDir;
-
-constexpr std::int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -66,12 +66,7 @@ class EngineTest : public ::testing::Test {
     }
     return out;
   }
-  std::string Hash(Engine* e, std::int32_t partition = 0) {
-    for (const auto& s : e->Summaries()) {
-      if (s.partition == partition) return s.hash;
-    }
-    return "none";
-  }
+  std::string Hash(Engine* e, std::int32_t partition = 0) { return PartitionHash(e, partition); }
 
   FakeClock clock_{kT0};
   PolicySet policy_;

@@ -16,10 +16,10 @@ namespace bouncestream::state {
 namespace {
 
 using testing::Ev;
+using testing::kT0;
 using testing::Obs;
+using testing::PartitionHash;
 using testing::TempDir;
-
-constexpr std::int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 
 // Events over many distinct recipients, senders, domains and IPs (every event creates new window
 // keys; a share of them decisions), event time advancing 1 s per event.
@@ -64,12 +64,6 @@ class MemoryTest : public ::testing::Test {
     auto e = Engine::Open(o);
     EXPECT_TRUE(e.has_value()) << e.error();
     return e ? std::move(*e) : nullptr;
-  }
-  std::string Hash(Engine* e, std::int32_t partition) {
-    for (const auto& s : e->Summaries()) {
-      if (s.partition == partition) return s.hash;
-    }
-    return "none";
   }
 
   FakeClock clock_{kT0};
@@ -165,7 +159,7 @@ TEST_F(MemoryTest, EvictionNeverChangesResults) {
         engine = OpenWith(o);
       }
     }
-    return std::make_pair(ids, Hash(engine.get(), 5));
+    return std::make_pair(ids, PartitionHash(engine.get(), 5));
   };
   EngineOptions big = Options(dir_.Sub("big"));
   big.hot_cache_bytes = std::size_t{1} << 40;

@@ -1,4 +1,5 @@
-// Helpers for the state tests: a temporary directory and owning observations.
+// Helpers for the state tests: the tests' start time, a temporary directory, owning observations
+// and a partition's state hash.
 #ifndef BOUNCESTREAM_TESTS_STATE_TEST_UTIL_H_
 #define BOUNCESTREAM_TESTS_STATE_TEST_UTIL_H_
 
@@ -8,9 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "state/engine.h"
 #include "state/observation.h"
 
 namespace bouncestream::state::testing {
+
+// The tests' event time origin and FakeClock start.
+inline constexpr std::int64_t kT0 = 1'790'000'000'000;  // 2026-09-21
 
 class TempDir {
  public:
@@ -83,6 +88,14 @@ inline std::vector<Observation> Obs(const std::vector<Ev>& evs) {
   out.reserve(evs.size());
   for (const Ev& e : evs) out.push_back(e.Obs());
   return out;
+}
+
+// The state hash of `partition` in `engine`'s Summaries(), "none" when it holds no state.
+inline std::string PartitionHash(Engine* engine, std::int32_t partition) {
+  for (const auto& s : engine->Summaries()) {
+    if (s.partition == partition) return s.hash;
+  }
+  return "none";
 }
 
 }  // namespace bouncestream::state::testing
