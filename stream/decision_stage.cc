@@ -564,12 +564,7 @@ void Processor::Impl::ProcessStateBatch() {
         (sp.open && now_ms - sp.open_since_ms >= config.state.checkpoint_interval_ms);
     auto r = engine->Apply(partition, part.obs, part.next_offset, checkpoint);
     if (!r) {
-      fatal = true;
-      fatal_reason = "state apply failed";
-      ++counters.state_write_errors;
-      metrics->AddStateWriteErrors();
-      Log(LogLevel::kError, "state apply failed; stopping without committing",
-          {{"partition", std::int64_t{partition}}, {"error", std::string_view(r.error())}});
+      StateApplyFailed(partition, "batch", r.error());
       return;
     }
     if (!sp.open) sp.open_since_ms = now_ms;
@@ -590,6 +585,16 @@ void Processor::Impl::ProcessStateBatch() {
     if (checkpoint) closing.push_back(std::move(*r));
   }
   if (!closing.empty()) FinishCheckpoints(closing);
+}
+
+void Processor::Impl::StateApplyFailed(std::int32_t partition, std::string_view why,
+                                       std::string_view error) {
+  fatal = true;
+  fatal_reason = "state apply failed";
+  ++counters.state_write_errors;
+  metrics->AddStateWriteErrors();
+  Log(LogLevel::kError, "state apply failed; stopping without committing",
+      {{"partition", std::int64_t{partition}}, {"why", why}, {"error", error}});
 }
 
 bool Processor::Impl::FinishCheckpoints(std::vector<state::BatchResult>& closing) {
@@ -664,14 +669,7 @@ bool Processor::Impl::CloseCheckpoints(std::string_view why,
     // No events: the result holds the changelog of every key the checkpoint changed.
     auto r = engine->Apply(partition, {}, sp.applied_offset, true);
     if (!r) {
-      fatal = true;
-      fatal_reason = "state apply failed";
-      ++counters.state_write_errors;
-      metrics->AddStateWriteErrors();
-      Log(LogLevel::kError, "state checkpoint failed; stopping without committing",
-          {{"partition", std::int64_t{partition}},
-           {"why", why},
-           {"error", std::string_view(r.error())}});
+      StateApplyFailed(partition, why, r.error());
       return false;
     }
     sp.open = false;  // the engine closed it; FinishCheckpoints makes it durable

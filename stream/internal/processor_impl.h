@@ -169,6 +169,9 @@ struct Processor::Impl {
   // Publishes the markers of `closing` (once every output in state_flight is acknowledged),
   // writes them (Commit) and stores the classified offsets. False when stopped or blocked.
   bool FinishCheckpoints(std::vector<state::BatchResult>& closing);
+  // An engine Apply() failed (in a poll batch or closing a checkpoint, `why`): stops the
+  // processor without committing (fatal), counts and logs it.
+  void StateApplyFailed(std::int32_t partition, std::string_view why, std::string_view error);
   enum class PublishPhase { kBody, kMarker };
   bool PublishResult(const state::BatchResult& r, InFlight* flight, PublishPhase phase);
   bool AwaitFlight(const InFlight& flight);

@@ -158,37 +158,6 @@ TEST(CheckpointCadenceTest, OffsetsStayBehindAnOpenCheckpoint) {
   if (!::testing::Test::HasFailure()) fs::remove_all(base);
 }
 
-// The status code of an HTTP/1.0 POST to the processor's metrics server (0: no answer).
-int Post(int port, const std::string& path, const std::string& token, const std::string& body) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{40, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  const std::string req = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nAuthorization: Bearer " +
-                          token + "\r\nContent-Type: application/json\r\nContent-Length: " +
-                          std::to_string(body.size()) + "\r\n\r\n" + body;
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return 0;
-  }
-  std::string reply;
-  char buf[4096];
-  for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-    reply.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
-  if (reply.size() < 12 || !reply.starts_with("HTTP/1.")) return 0;
-  return std::atoi(reply.substr(9, 3).c_str());
-}
-
 TEST(CheckpointCadenceTest, AdminCommandClosesTheOpenCheckpoints) {
   const std::vector<std::string> stream = MakeStream(Spec(kRecords / 2, 13));
   const fs::path dir = fs::temp_directory_path() / ("bouncestream_cc_adm_" + std::to_string(getpid()));
@@ -208,8 +177,8 @@ TEST(CheckpointCadenceTest, AdminCommandClosesTheOpenCheckpoints) {
   EXPECT_FALSE(c.CaughtUp()) << "the checkpoints closed by themselves";
   const int port = MetricsPort(Slurp(c.proc(0).log));
   ASSERT_GT(port, 0);
-  EXPECT_EQ(Post(port, "/admin/erase", kToken,
-                 "{\"tenant\":\"acme\",\"recipient\":\"nobody@cadence.example\"}"),
+  EXPECT_EQ(HttpStatus(port, "POST", "/admin/erase", std::string("Bearer ") + kToken,
+                       "{\"tenant\":\"acme\",\"recipient\":\"nobody@cadence.example\"}", 40),
             200)
       << "logs in " << dir;
   c.WaitCaughtUp(30, [&] { c.Watch(200, &r); });  // the offset commit runs every 200 ms

@@ -33,6 +33,7 @@
 #include "stream/config.h"
 #include "stream/kafka_produce.h"
 #include "tests/stream/child_process.h"
+#include "tests/stream/cluster_harness.h"
 #include "tests/stream/temp_dir_test.h"
 
 namespace bouncestream::stream {
@@ -328,37 +329,7 @@ TEST_F(SecurityTest, ProductionProfileRefusesAnAdminListenerBeyondLoopbackWithou
 
 // ------------------------------------------------------------- admin surface of a running group
 
-// One HTTP/1.0 request to 127.0.0.1:port; returns the status code (0 = no answer).
-int HttpStatus(int port, const std::string& method, const std::string& path,
-               const std::string& auth_header, const std::string& body = "{}") {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{10, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return 0;
-  }
-  std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
-  if (!auth_header.empty()) req += "Authorization: " + auth_header + "\r\n";
-  req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
-         "\r\n\r\n" + body;
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return 0;
-  }
-  std::string reply;
-  char buf[4096];
-  ssize_t n = 0;
-  while ((n = ::recv(fd, buf, sizeof buf, 0)) > 0) reply.append(buf, static_cast<std::size_t>(n));
-  ::close(fd);
-  if (reply.size() < 12 || !reply.starts_with("HTTP/1.")) return 0;
-  return std::atoi(reply.substr(9, 3).c_str());
-}
+using harness::HttpStatus;
 
 class RunningGroupAdminTest : public SecurityTest {
  protected:
