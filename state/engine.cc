@@ -780,17 +780,28 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
   }
   // Event ids not seen in memory: one sorted MultiGet on the dedupe family.
   {
-    std::vector<std::string> ids;
+    // The ids sorted and unique, then their keys ([p] id) side by side in one buffer.
+    std::vector<std::string_view> ids;
+    ids.reserve(events.size());
+    std::size_t id_bytes = 0;
     for (const Observation& e : events) {
       if (e.event_id.empty() || p->dedupe.contains(e.event_id)) continue;
-      std::string k = PartitionPrefix(partition);
-      k.append(e.event_id);
-      ids.push_back(std::move(k));
+      ids.push_back(e.event_id);
+      id_bytes += kPartitionBytes + e.event_id.size();
     }
     std::sort(ids.begin(), ids.end());
     ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     if (!ids.empty()) {
-      std::vector<rocksdb::Slice> slices(ids.begin(), ids.end());
+      std::string keys;
+      keys.reserve(id_bytes);  // no reallocation: the slices point into it
+      std::vector<rocksdb::Slice> slices;
+      slices.reserve(ids.size());
+      for (std::string_view id : ids) {
+        const std::size_t at = keys.size();
+        PartitionPrefix(partition, &keys);
+        keys.append(id);
+        slices.emplace_back(keys.data() + at, kPartitionBytes + id.size());
+      }
       std::vector<rocksdb::PinnableSlice> values(ids.size());
       std::vector<rocksdb::Status> statuses(ids.size());
       db_->MultiGet({}, cf(kDedupe), slices.size(), slices.data(), values.data(),
@@ -798,8 +809,7 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
       for (std::size_t i = 0; i < ids.size(); ++i) {
         std::int64_t seen = 0;
         if (statuses[i].ok() && Reader(View(values[i])).Fixed(&seen)) {
-          // Keys in `ids` stay alive until the end of this scope only; copy into overlay form.
-          auto [it, ins] = p->dedupe.try_emplace(ids[i].substr(kPartitionBytes));
+          auto [it, ins] = p->dedupe.try_emplace(std::string(ids[i]));
           it->second.seen = seen;
           it->second.seq = p->committed_seq;  // known committed: dropped at the next Commit
         } else if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
@@ -1028,65 +1038,67 @@ void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
   std::sort(b->dedupe.begin(), b->dedupe.end(),
             [](const std::string* x, const std::string* y) { return *x < *y; });
   b->dedupe.erase(std::unique(b->dedupe.begin(), b->dedupe.end()), b->dedupe.end());
-  r->changelog.reserve(b->windows.size() + b->decisions.size() + b->expiry.size() +
+  // The changelog records first (each key is the family's tag byte + the RocksDB key, the
+  // value the RocksDB value), then the WriteBatch from them, reserved once at its final size
+  // (instead of growing by doubling and copying).
+  const std::size_t first = r->changelog.size();
+  r->changelog.reserve(first + b->windows.size() + b->decisions.size() + b->expiry.size() +
                        b->dedupe.size() + 1);
+  std::size_t bytes = 0;
+  auto add = [&](char tag, std::string_view key) -> ChangelogRecord& {
+    ChangelogRecord& rec = r->changelog.emplace_back();
+    rec.key.reserve(key.size() + 1);
+    rec.key.push_back(tag);
+    rec.key.append(key);
+    bytes += key.size() + 16;  // + tag, family id and lengths in the WriteBatch
+    return rec;
+  };
   // Windows: the full current value, encoded once, is both the RocksDB value (Put) and the
   // changelog value; an empty value (erased) is a Delete and a tombstone.
   for (auto& [key, e] : b->windows) {
-    ChangelogRecord rec;
-    rec.key.reserve(key->size() + 1);
-    rec.key.push_back(kClWindows);
-    rec.key.append(*key);
-    if (e->value.Empty()) {
-      pw->batch.Delete(cf(kWindows), *key).PermitUncheckedError();
-      rec.value = std::nullopt;
-    } else {
-      rec.value.emplace();
-      EncodeWindow(e->value, &*rec.value);
-      pw->batch.Put(cf(kWindows), *key, *rec.value).PermitUncheckedError();
+    ChangelogRecord& rec = add(kClWindows, *key);
+    if (!e->value.Empty()) {
+      EncodeWindow(e->value, &rec.value.emplace());
+      bytes += rec.value->size();
     }
-    r->changelog.push_back(std::move(rec));
   }
   for (auto& [key, e] : b->decisions) {
-    ChangelogRecord rec;
-    rec.key.reserve(key->size() + 1);
-    rec.key.push_back(kClDecisions);
-    rec.key.append(*key);
+    ChangelogRecord& rec = add(kClDecisions, *key);
     if (e->present) {
-      rec.value.emplace();
-      EncodeDecision(e->d, &*rec.value);
-      pw->batch.Put(cf(kDecisions), *key, *rec.value).PermitUncheckedError();
-    } else {
-      pw->batch.Delete(cf(kDecisions), *key).PermitUncheckedError();
+      EncodeDecision(e->d, &rec.value.emplace());
+      bytes += rec.value->size();
     }
-    r->changelog.push_back(std::move(rec));
   }
   for (auto& [key, e] : b->expiry) {
-    ChangelogRecord rec;
-    rec.key.reserve(key->size() + 1);
-    rec.key.push_back(kClExpiry);
-    rec.key.append(*key);
-    if (e->present) {
-      rec.value.emplace();
-      pw->batch.Put(cf(kExpiry), *key, "").PermitUncheckedError();
-    } else {
-      pw->batch.Delete(cf(kExpiry), *key).PermitUncheckedError();
-    }
-    r->changelog.push_back(std::move(rec));
+    ChangelogRecord& rec = add(kClExpiry, *key);
+    if (e->present) rec.value.emplace();
   }
   std::string dk = PartitionPrefix(p->id);
   for (const std::string* id : b->dedupe) {
     const DedupeEntry& e = p->dedupe.find(*id)->second;
     dk.resize(kPartitionBytes);
     dk.append(*id);
-    ChangelogRecord rec;
-    rec.key.reserve(dk.size() + 1);
-    rec.key.push_back(kClDedupe);
-    rec.key.append(dk);
-    rec.value.emplace();
-    PutFixed<std::int64_t>(&*rec.value, e.seen);
-    pw->batch.Put(cf(kDedupe), dk, *rec.value).PermitUncheckedError();
-    r->changelog.push_back(std::move(rec));
+    ChangelogRecord& rec = add(kClDedupe, dk);
+    PutFixed<std::int64_t>(&rec.value.emplace(), e.seen);
+    bytes += sizeof(std::int64_t);
+  }
+  pw->batch = rocksdb::WriteBatch(bytes + 64, 0);
+  const std::size_t n_windows = b->windows.size();
+  const std::size_t n_decisions = b->decisions.size();
+  const std::size_t n_expiry = b->expiry.size();
+  for (std::size_t i = first; i < r->changelog.size(); ++i) {
+    const ChangelogRecord& rec = r->changelog[i];
+    const std::size_t j = i - first;
+    const Cf family = j < n_windows                             ? kWindows
+                      : j < n_windows + n_decisions             ? kDecisions
+                      : j < n_windows + n_decisions + n_expiry  ? kExpiry
+                                                                : kDedupe;
+    const rocksdb::Slice key(rec.key.data() + 1, rec.key.size() - 1);
+    if (rec.value) {
+      pw->batch.Put(cf(family), key, *rec.value).PermitUncheckedError();
+    } else {
+      pw->batch.Delete(cf(family), key).PermitUncheckedError();
+    }
   }
   pw->offsets = offsets;
   pw->next_offset = offsets ? next_offset : p->next_offset;
