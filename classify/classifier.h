@@ -30,8 +30,10 @@ struct ClassifierOptions {
   std::size_t max_text_bytes = 64 * 1024;
   // Slots of each Session's cache of whole classifications (exact key: text, mx, reply code,
   // enhanced code, type; texts up to 1 KiB; direct-mapped). 0 disables it. Rounded up to a power
-  // of two. ~100 B per slot plus the keys it holds.
-  std::size_t session_cache_slots = 4096;
+  // of two. ~100 B per slot plus the keys it holds. Off by default: on the benchmark stream
+  // (20.8 % hits) its lookups and its memory (which evicts the engine's DFA from the CPU caches)
+  // cost more than the scans it saves (benchmarks/classify.sh, rows with and without it).
+  std::size_t session_cache_slots = 0;
 };
 
 namespace internal {
