@@ -406,86 +406,74 @@ bool IsSes(unsigned m) {
 
 // One pass over the top-level quoted strings of a JSON payload (escaped quotes are skipped, so
 // the contents of a JSON-in-a-string such as SNS's Message are not looked into). Outside a string
-// only '"' matters; inside, '\\' escapes the next byte and '"' ends it. Blocks of 16 bytes
-// without a backslash are handled from their quote bits alone.
+// only '"' matters; inside, '\\' escapes the next byte and '"' ends it. Only those two bytes
+// change the state, so blocks of 32 (AVX2) or 16 (SSE2) bytes are handled from their quote and
+// backslash bits alone, in order (no per-byte loop, also for blocks holding escapes).
 unsigned JsonMarkers(std::string_view payload) {
   unsigned found = 0;
   const char* const p = payload.data();
   const std::size_t n = payload.size();
   bool in_string = false;
-  bool escaped = false;     // inside a string, the previous byte was an escaping backslash
-  std::size_t open = 0;     // index of the opening quote of the current string
-  bool done = false;        // an SES marker set is complete: nothing found later can matter
-  auto close = [&](std::size_t q) {
-    const std::size_t len = q - open - 1;
-    if (len <= 24) {
-      found |= MarkerOf(std::string_view(p + open + 1, len));
-      done = IsSes(found);
-    }
-  };
-  auto scalar = [&](std::size_t from, std::size_t to) {
-    for (std::size_t i = from; i < to && !done; ++i) {
-      const char c = p[i];
-      if (!in_string) {
-        if (c == '"') {
-          in_string = true;
-          open = i;
-        }
-      } else if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-        close(i);
-      }
-    }
-  };
-  std::size_t i = 0;
-  // The quotes of a block without a backslash: each opens or closes a string.
-  auto quotes = [&](std::size_t base, std::uint32_t qs) {
-    while (qs != 0) {
-      const std::size_t q = base + static_cast<std::size_t>(__builtin_ctz(qs));
-      qs &= qs - 1;
-      if (!in_string) {
+  std::size_t skip = static_cast<std::size_t>(-1);  // the byte after an escaping backslash
+  std::size_t open = 0;  // index of the opening quote of the current string
+  // One '"' or '\\' at q; true once an SES marker set is complete (nothing later can matter).
+  auto step = [&](std::size_t q) {
+    if (q == skip) return false;  // escaped
+    if (!in_string) {
+      if (p[q] == '"') {
         in_string = true;
         open = q;
-      } else {
-        in_string = false;
-        close(q);
-        if (done) return;
       }
+      return false;
     }
+    if (p[q] == '\\') {
+      skip = q + 1;
+      return false;
+    }
+    in_string = false;
+    const std::size_t len = q - open - 1;
+    if (len > 24) return false;
+    const unsigned m = MarkerOf(std::string_view(p + open + 1, len));
+    if (m == 0) return false;
+    found |= m;
+    return IsSes(found);
   };
+  auto bits = [&](std::size_t base, std::uint32_t mask) {
+    while (mask != 0) {
+      const std::size_t q = base + static_cast<std::size_t>(__builtin_ctz(mask));
+      mask &= mask - 1;
+      if (step(q)) return true;
+    }
+    return false;
+  };
+  std::size_t i = 0;
 #if defined(__AVX2__)
   {
     const __m256i quote = _mm256_set1_epi8('"');
     const __m256i backslash = _mm256_set1_epi8('\\');
-    for (; i + 32 <= n && !done; i += 32) {
+    for (; i + 32 <= n; i += 32) {
       const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p + i));
-      const auto bs = static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, backslash)));
-      if (bs != 0 || escaped) {
-        scalar(i, i + 32);
-        continue;
-      }
-      quotes(i, static_cast<std::uint32_t>(_mm256_movemask_epi8(_mm256_cmpeq_epi8(v, quote))));
+      const auto mask = static_cast<std::uint32_t>(_mm256_movemask_epi8(
+          _mm256_or_si256(_mm256_cmpeq_epi8(v, quote), _mm256_cmpeq_epi8(v, backslash))));
+      if (bits(i, mask)) return found;
     }
   }
 #endif
 #if defined(__SSE2__)
-  const __m128i quote = _mm_set1_epi8('"');
-  const __m128i backslash = _mm_set1_epi8('\\');
-  for (; i + 16 <= n && !done; i += 16) {
-    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-    const unsigned bs = static_cast<unsigned>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, backslash)));
-    if (bs != 0 || escaped) {
-      scalar(i, i + 16);
-      continue;
+  {
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    for (; i + 16 <= n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      const auto mask = static_cast<std::uint32_t>(_mm_movemask_epi8(
+          _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash))));
+      if (bits(i, mask)) return found;
     }
-    quotes(i, static_cast<std::uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, quote))));
   }
 #endif
-  if (!done) scalar(i, n);
+  for (; i < n; ++i) {
+    if ((p[i] == '"' || p[i] == '\\') && step(i)) return found;
+  }
   return found;
 }
 
