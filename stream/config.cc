@@ -130,6 +130,7 @@ constexpr std::array kStateBoolFields = {
     StateBoolField{"enabled", &StateSettings::enabled},
     StateBoolField{"sync_writes", &StateSettings::sync_writes},
     StateBoolField{"hash_recipients", &StateSettings::hash_recipients},
+    StateBoolField{"checkpoint_when_caught_up", &StateSettings::checkpoint_when_caught_up},
 };
 
 using StateField = NumField<StateSettings>;

@@ -69,6 +69,11 @@ struct StateSettings {
   // checkpoint_interval_ms after the first of them; 1 = a checkpoint per poll batch.
   std::int64_t checkpoint_events = 10000;
   std::int64_t checkpoint_interval_ms = 1000;
+  // And as soon as the stage has caught up with a partition (the poll drained the consumer queue
+  // and the partition's records up to its last known high watermark are applied): a processor
+  // that keeps up never holds offsets back for checkpoint_interval_ms; one with a backlog still
+  // writes big checkpoints. false: only the two bounds above (and revoke, shutdown, admin).
+  bool checkpoint_when_caught_up = true;
 
   friend bool operator==(const StateSettings&, const StateSettings&) = default;
 };

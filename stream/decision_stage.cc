@@ -557,11 +557,13 @@ void Processor::Impl::ProcessStateBatch() {
       if (o.event_time_ms > 0) counts->Latency("decide", now_s - static_cast<double>(o.event_time_ms) / 1000.0);
     }
     StatePartition& sp = state_parts[partition];
-    // The cadence: this batch closes the checkpoint once it holds checkpoint_events records or
-    // its first batch is checkpoint_interval_ms old (CheckpointDue() closes a quiet one).
+    // The cadence: this batch closes the checkpoint once it holds checkpoint_events records,
+    // its first batch is checkpoint_interval_ms old (CheckpointDue() closes a quiet one) or the
+    // stage has caught up with the partition (nothing more to read: no reason to hold back).
     const bool checkpoint =
         sp.open_records + part.records >= config.state.checkpoint_events ||
-        (sp.open && now_ms - sp.open_since_ms >= config.state.checkpoint_interval_ms);
+        (sp.open && now_ms - sp.open_since_ms >= config.state.checkpoint_interval_ms) ||
+        CaughtUp(partition, part.next_offset);
     auto r = engine->Apply(partition, part.obs, part.next_offset, checkpoint);
     if (!r) {
       StateApplyFailed(partition, "batch", r.error());
@@ -700,12 +702,30 @@ void Processor::Impl::CheckpointDue() {
   }
   const std::int64_t now = NowMs();
   std::vector<std::int32_t> due;
+  std::vector<std::int32_t> caught_up;
   for (const auto& [partition, sp] : state_parts) {
-    if (sp.open && now - sp.open_since_ms >= config.state.checkpoint_interval_ms) {
+    if (!sp.open) continue;
+    if (now - sp.open_since_ms >= config.state.checkpoint_interval_ms) {
       due.push_back(partition);
+    } else if (CaughtUp(partition, sp.applied_offset)) {
+      caught_up.push_back(partition);
     }
   }
   if (!due.empty()) CloseCheckpoints("interval", due);
+  if (!caught_up.empty()) CloseCheckpoints("caught_up", caught_up);
+}
+
+bool Processor::Impl::CaughtUp(std::int32_t partition, std::int64_t applied_offset) const {
+  if (!config.state.checkpoint_when_caught_up || !consumer_drained) return false;
+  std::int64_t low = 0;
+  std::int64_t high = RD_KAFKA_OFFSET_INVALID;
+  // The cached watermarks of the last fetch response: no broker round trip.
+  if (rd_kafka_get_watermark_offsets(consumer, config.topics.classified.c_str(), partition, &low,
+                                     &high) != RD_KAFKA_RESP_ERR_NO_ERROR ||
+      high < 0) {
+    return true;  // not known yet; the drained queue says there is nothing to read
+  }
+  return applied_offset >= high;
 }
 
 void Processor::Impl::CloseRevokedCheckpoints(rd_kafka_topic_partition_list_t* parts) {

@@ -741,6 +741,7 @@ int Processor::Run(const std::atomic<bool>& stop) {
       if (batch.size() >= static_cast<std::size_t>(s.config.batch_max_messages)) break;
       m = rd_kafka_consumer_poll(s.consumer, 0);
     }
+    s.consumer_drained = m == nullptr;  // not stopped by batch_max_messages
     if (!batch.empty()) {
       const auto t0 = SteadyClock::now();
       s.ProcessBatch(batch);

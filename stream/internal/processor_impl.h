@@ -162,8 +162,14 @@ struct Processor::Impl {
   // true), then FinishCheckpoints. Returns false when one could not be written (fatal or state
   // blocked); true when none is open any more.
   bool CloseCheckpoints(std::string_view why, std::span<const std::int32_t> partitions = {});
-  // The checkpoints due by time (checkpoint_interval_ms): once per loop iteration.
+  // The checkpoints due by time (checkpoint_interval_ms) and, with checkpoint_when_caught_up,
+  // those of the partitions the stage has caught up with: once per loop iteration.
   void CheckpointDue();
+  // The last poll drained the consumer queue (set by Run before the batch is processed).
+  bool consumer_drained = false;
+  // checkpoint_when_caught_up: the queue is drained and the partition is applied up to
+  // `applied_offset` = its high watermark as the last fetch response gave it (unknown: caught up).
+  bool CaughtUp(std::int32_t partition, std::int64_t applied_offset) const;
   // Revoke (not lost): closes the open checkpoints of the classified partitions in `parts`.
   void CloseRevokedCheckpoints(rd_kafka_topic_partition_list_t* parts);
   // Publishes the markers of `closing` (once every output in state_flight is acknowledged),

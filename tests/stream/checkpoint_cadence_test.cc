@@ -10,6 +10,8 @@
 //  * RevokeClosesTheOpenCheckpoints: the same held-open checkpoints; a second instance joins, the
 //    first one's revoke writes its checkpoints, so every classified offset is committed without
 //    waiting for the interval.
+//  * CaughtUpClosesTheOpenCheckpoints: the same bounds with checkpoint_when_caught_up (the
+//    default): a processor that has read everything writes its checkpoints at once.
 //  * AdminCommandClosesTheOpenCheckpoints: the engine refuses Lift/Erase/Import of a partition
 //    with an open checkpoint; POST /admin/erase on a processor holding them open succeeds (the
 //    decision stage writes them first) and every classified offset is committed right after.
@@ -33,7 +35,13 @@ using namespace harness;  // NOLINT(google-build-using-namespace): test file
 
 constexpr int kPartitions = 6;
 constexpr int kRecords = 6'000;
-constexpr const char* kHeldOpen = "[state]\ncheckpoint_events = 1000000\ncheckpoint_interval = \"10m\"\n";
+// Checkpoints that close only on revoke, shutdown or an admin command.
+constexpr const char* kHeldOpen =
+    "[state]\ncheckpoint_events = 1000000\ncheckpoint_interval = \"10m\"\n"
+    "checkpoint_when_caught_up = false\n";
+// The same bounds, caught-up checkpoints on (the default).
+constexpr const char* kCaughtUp =
+    "[state]\ncheckpoint_events = 1000000\ncheckpoint_interval = \"10m\"\n";
 constexpr const char* kPerBatch = "[state]\ncheckpoint_events = 1\n";
 
 StreamSpec Spec(int records, std::uint64_t seed) {
@@ -206,6 +214,30 @@ TEST(CheckpointCadenceTest, RevokeClosesTheOpenCheckpoints) {
   c.Stop();
   c.ExpectCleanLogs();
   if (!::testing::Test::HasFailure()) fs::remove_all(dir);
+}
+
+// checkpoint_when_caught_up (default): with bounds that never close a checkpoint by themselves,
+// a processor that has read everything writes its checkpoints at once, so every classified offset
+// is committed while it runs; the state ends as in a run with a checkpoint per poll batch.
+TEST(CheckpointCadenceTest, CaughtUpClosesTheOpenCheckpoints) {
+  const std::vector<std::string> stream = MakeStream(Spec(kRecords / 2, 14));
+  const fs::path base = fs::temp_directory_path() / ("bouncestream_cc_cu_" + std::to_string(getpid()));
+  const RunResult calm = CalmRun(stream, base / "calm");
+  ASSERT_FALSE(::testing::Test::HasFailure());
+  RunResult r;
+  {
+    Cluster c(base / "cu", Options(1, kCaughtUp));
+    c.Start();
+    ASSERT_FALSE(::testing::Test::HasFatalFailure());
+    c.Feed(stream, 0, kRecords / 2);
+    c.WaitCaughtUp(60, [&] { c.Watch(200, &r); });  // without a revoke, shutdown or command
+    EXPECT_TRUE(c.CaughtUp()) << "the checkpoints stayed open; logs in " << base;
+    c.Stop();
+    c.ExpectCleanLogs();
+    c.Collect(&r);
+  }
+  ExpectEquivalent(calm, r, kPartitions, "with caught-up checkpoints");
+  if (!::testing::Test::HasFailure()) fs::remove_all(base);
 }
 
 }  // namespace

@@ -786,6 +786,19 @@ TEST_F(ConfigTest, StateRangesAreChecked) {
   EXPECT_EQ(ok->state.block_cache_bytes, 1LL << 20);
 }
 
+TEST_F(ConfigTest, CheckpointWhenCaughtUpIsOnByDefaultAndCanBeSwitchedOff) {
+  auto d = Load(WriteMinimal());
+  ASSERT_LOADED(d);
+  EXPECT_TRUE(d->state.checkpoint_when_caught_up);
+  const std::string path = WriteMinimal("[state]\ncheckpoint_when_caught_up = false\n");
+  auto off = Load(path);
+  ASSERT_LOADED(off);
+  EXPECT_FALSE(off->state.checkpoint_when_caught_up);
+  auto env = Load(path, {{"BOUNCESTREAM_STATE_CHECKPOINT_WHEN_CAUGHT_UP", "true"}});
+  ASSERT_LOADED(env);
+  EXPECT_TRUE(env->state.checkpoint_when_caught_up);
+}
+
 TEST_F(ConfigTest, StateEnvironmentOverridesTheFile) {
   const std::string path = WriteMinimal(
       "[state]\nsync_writes = false\nenabled = true\ndedupe_horizon = \"1d\"\n"
