@@ -195,23 +195,24 @@ inline std::string Control(const fs::path& sock, const std::string& cmd) {
   return nl == std::string::npos ? "<no reply>" : buf.substr(0, nl);
 }
 
-// GET http://127.0.0.1:port/path; the body, or "" on any failure.
-inline std::string HttpGet(int port, const std::string& path) {
+// One HTTP/1.0 exchange with 127.0.0.1:port (the processor's metrics and admin server): sends
+// `request` whole, reads until the server closes, waiting at most timeout_s seconds for each read.
+// The raw reply, or "" on any failure.
+inline std::string HttpExchange(int port, const std::string& request, int timeout_s) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return "";
-  timeval tv{3, 0};
+  timeval tv{timeout_s, 0};
   ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<std::uint16_t>(port));
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0) {
+  if (::connect(fd, reinterpret_cast<const sockaddr*>(&a), sizeof a) != 0 ||
+      ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) !=
+          static_cast<ssize_t>(request.size())) {
     ::close(fd);
     return "";
   }
-  const std::string req =
-      "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
-  ::send(fd, req.data(), req.size(), MSG_NOSIGNAL);
   std::string out;
   char buf[8192];
   for (;;) {
@@ -220,6 +221,13 @@ inline std::string HttpGet(int port, const std::string& path) {
     out.append(buf, static_cast<std::size_t>(n));
   }
   ::close(fd);
+  return out;
+}
+
+// GET http://127.0.0.1:port/path; the body, or "" on any failure.
+inline std::string HttpGet(int port, const std::string& path) {
+  const std::string out = HttpExchange(
+      port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", 3);
   const auto body = out.find("\r\n\r\n");
   return body == std::string::npos ? "" : out.substr(body + 4);
 }
@@ -837,32 +845,11 @@ class Cluster {
 inline int HttpStatus(int port, const std::string& method, const std::string& path,
                       const std::string& auth_header, const std::string& body = "{}",
                       int timeout_s = 10) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return 0;
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{timeout_s, 0};
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    ::close(fd);
-    return 0;
-  }
   std::string req = method + " " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n";
   if (!auth_header.empty()) req += "Authorization: " + auth_header + "\r\n";
   req += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
          "\r\n\r\n" + body;
-  if (::send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-    ::close(fd);
-    return 0;
-  }
-  std::string reply;
-  char buf[4096];
-  for (ssize_t n = 0; (n = ::recv(fd, buf, sizeof buf, 0)) > 0;) {
-    reply.append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
+  const std::string reply = HttpExchange(port, req, timeout_s);
   if (reply.size() < 12 || !reply.starts_with("HTTP/1.")) return 0;
   return std::atoi(reply.substr(9, 3).c_str());
 }
