@@ -7,7 +7,8 @@
 #      multi-process ones; heavy tests scaled down, see below); any sanitizer report,
 #      in a test or in a process a test started, fails the stage;
 #   3. fuzz smoke: builds the `fuzz` preset (clang-16) and runs each of the 16 libFuzzer targets
-#      for a few seconds on its seed corpus; a crash, sanitizer report, leak or timeout fails it.
+#      for a few seconds on its seed corpus (nproc targets at once); a crash, sanitizer report,
+#      leak or timeout fails it.
 #
 #   bash scripts/test.sh [extra ctest args for stage 1]
 #
@@ -126,7 +127,9 @@ fi
 if [[ -z "${BOUNCESTREAM_SKIP_FUZZ:-}" ]]; then
   t=$SECONDS
   rm -rf build/fuzz/smoke  # the seed corpus only, not what earlier runs found
-  FUZZ_JOBS=$jobs FUZZ_WORK=build/fuzz/smoke bash tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-4}"
+  # nproc targets at once: each still runs FUZZ_SMOKE_SECONDS on a core of its own.
+  FUZZ_JOBS=$jobs FUZZ_RUN_JOBS=$jobs FUZZ_WORK=build/fuzz/smoke \
+    bash tests/fuzz/run.sh "${FUZZ_SMOKE_SECONDS:-4}"
   stage_done "fuzz smoke" "$t"
 fi
 

@@ -6,7 +6,8 @@
 #
 #   bash tests/fuzz/run.sh [seconds_per_target=20] [target ...]
 #
-# Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_WORK (where the working corpora,
+# Environment: FUZZ_JOBS (build parallelism, default 2), FUZZ_RUN_JOBS (targets run at once,
+# default 1), FUZZ_WORK (where the working corpora,
 # logs and crash files go; default build/fuzz/work), FUZZ_SKIP_BUILD=1 (use the built binaries),
 # FUZZ_BUILD_DIR (the build directory of the `fuzz` preset, default build/fuzz).
 # scripts/test.sh runs the CI smoke: `FUZZ_WORK=build/fuzz/smoke run.sh 4` on a fresh copy of the
@@ -53,13 +54,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:abort_on_error=1:print_sta
 export ASAN_SYMBOLIZER_PATH=${ASAN_SYMBOLIZER_PATH:-$(command -v llvm-symbolizer-16 || command -v llvm-symbolizer || true)}
 export BOUNCESTREAM_RULES=${BOUNCESTREAM_RULES:-$PWD/classify/rules}
 
-status=0
-printf '%-18s %12s %9s %8s %6s  %s\n' target execs exec/s cov corpus result
-for t in "${TARGETS[@]}"; do
-  dir="$WORK/$t"
+# Runs one target; its result line goes to $WORK/<target>/result.line, its exit status to
+# $WORK/<target>/result.rc (the table is printed in target order once all have run).
+run_target() {
+  local t=$1 dir="$WORK/$1" log rc execs rate cov corp result
   mkdir -p "$dir/corpus"
   cp -n tests/fuzz/corpus/"$t"/* "$dir/corpus/" 2>/dev/null || true
   log="$dir/fuzz.log"
+  rm -f "$dir/result.line" "$dir/result.rc"
   set +e
   "$BIN/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -max_len="$(max_len "$t")" \
       -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$dir/" \
@@ -73,9 +75,33 @@ for t in "${TARGETS[@]}"; do
   if [[ $rc -eq 0 ]]; then
     result=ok
   else
-    result="FAILED (exit $rc; $log; $(ls "$dir" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -3 | tr '\n' ' '))"
+    result="FAILED (exit $rc; $log; $(ls "$dir" | grep -E '^(crash|leak|timeout|oom|slow-unit)-' | head -3 | tr '\n' ' ' || true))"
+  fi
+  printf '%-18s %12s %9s %8s %6s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$corp" "$result" \
+    >"$dir/result.line"
+  echo "$rc" >"$dir/result.rc"
+}
+
+# FUZZ_RUN_JOBS targets run at once (default 1; scripts/test.sh passes nproc): each is
+# single-threaded and runs for its own SECONDS_PER_TARGET, so N at once on N cores give each the
+# same time and about the same exec count as one after the other.
+RUN_JOBS=${FUZZ_RUN_JOBS:-1}
+for t in "${TARGETS[@]}"; do
+  while [[ $(jobs -rp | wc -l) -ge $RUN_JOBS ]]; do wait -n || true; done
+  run_target "$t" &
+done
+wait
+
+status=0
+printf '%-18s %12s %9s %8s %6s  %s\n' target execs exec/s cov corpus result
+for t in "${TARGETS[@]}"; do
+  dir="$WORK/$t"
+  if [[ -f $dir/result.line && -f $dir/result.rc ]]; then
+    cat "$dir/result.line"
+    [[ $(cat "$dir/result.rc") == 0 ]] || status=1
+  else
+    printf '%-18s %12s %9s %8s %6s  %s\n' "$t" '?' '?' '?' '?' "FAILED (no result; $dir)"
     status=1
   fi
-  printf '%-18s %12s %9s %8s %6s  %s\n' "$t" "${execs:-?}" "${rate:-?}" "${cov:-?}" "$corp" "$result"
 done
 exit $status
