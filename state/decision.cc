@@ -1,5 +1,6 @@
 #include "state/decision.h"
 
+#include <charconv>
 #include <cstdio>
 
 #include "state/observation.h"
@@ -12,6 +13,9 @@ constexpr char kSep = '\x1F';
 // Appends `s` as a JSON string: quotes, backslash and control characters escaped, invalid UTF-8
 // (overlong forms, surrogates, code points above U+10FFFF, truncated sequences) replaced by
 // U+FFFD.
+// Printable ASCII other than '"' and '\\': copied as it is.
+constexpr bool Plain(unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
+
 void AppendJsonString(std::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
@@ -20,6 +24,14 @@ void AppendJsonString(std::string_view s, std::string* out) {
   const std::size_t n = s.size();
   std::size_t i = 0;
   while (i < n) {
+    // A run of plain bytes goes out in one append.
+    std::size_t run = i;
+    while (run < n && Plain(p[run])) ++run;
+    if (run > i) {
+      out->append(s.data() + i, run - i);
+      i = run;
+      if (i == n) break;
+    }
     unsigned char c = p[i];
     if (c < 0x80) {
       switch (c) {
@@ -87,7 +99,9 @@ void AppendField(std::string_view key, std::string_view value, std::string* out)
 
 void AppendInt(std::string_view key, std::int64_t v, std::string* out) {
   AppendKey(key, out);
-  out->append(std::to_string(v));
+  char buf[24];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  out->append(buf, r.ptr);
   out->push_back(',');
 }
 
@@ -98,13 +112,13 @@ void AppendTime(std::string_view key, std::int64_t ms, bool null_when_zero, std:
     return;
   }
   out->push_back('"');
-  out->append(FormatRfc3339Ms(ms));
+  AppendRfc3339Ms(ms, out);
   out->append("\",");
 }
 
 }  // namespace
 
-std::string FormatRfc3339Ms(std::int64_t unix_ms) {
+void AppendRfc3339Ms(std::int64_t unix_ms, std::string* out) {
   std::int64_t secs = unix_ms / 1000, ms = unix_ms % 1000;
   if (ms < 0) {
     ms += 1000;
@@ -126,12 +140,38 @@ std::string FormatRfc3339Ms(std::int64_t unix_ms) {
   std::int64_t d = doy - (153 * mp + 2) / 5 + 1;
   std::int64_t m = mp < 10 ? mp + 3 : mp - 9;
   if (m <= 2) ++y;
-  char buf[160];
-  std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
-                static_cast<long long>(y), static_cast<long long>(m), static_cast<long long>(d),
-                static_cast<long long>(rem / 3600), static_cast<long long>(rem / 60 % 60),
-                static_cast<long long>(rem % 60), static_cast<long long>(ms));
-  return buf;
+  if (y < 0 || y > 9999) {  // outside the four-digit years: the printf form
+    char buf[160];
+    std::snprintf(buf, sizeof buf, "%04lld-%02lld-%02lldT%02lld:%02lld:%02lld.%03lldZ",
+                  static_cast<long long>(y), static_cast<long long>(m),
+                  static_cast<long long>(d), static_cast<long long>(rem / 3600),
+                  static_cast<long long>(rem / 60 % 60), static_cast<long long>(rem % 60),
+                  static_cast<long long>(ms));
+    out->append(buf);
+    return;
+  }
+  // YYYY-MM-DDTHH:MM:SS.mmmZ, digit by digit (this runs for every time field of every decision).
+  char b[25] = "0000-00-00T00:00:00.000Z";
+  auto two = [&b](int at, std::int64_t v) {
+    b[at] = static_cast<char>('0' + v / 10);
+    b[at + 1] = static_cast<char>('0' + v % 10);
+  };
+  two(0, y / 100);
+  two(2, y % 100);
+  two(5, m);
+  two(8, d);
+  two(11, rem / 3600);
+  two(14, rem / 60 % 60);
+  two(17, rem % 60);
+  b[20] = static_cast<char>('0' + ms / 100);
+  two(21, ms % 100);
+  out->append(b, 24);
+}
+
+std::string FormatRfc3339Ms(std::int64_t unix_ms) {
+  std::string s;
+  AppendRfc3339Ms(unix_ms, &s);
+  return s;
 }
 
 std::string_view SignalName(Signal s) {

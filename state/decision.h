@@ -71,6 +71,8 @@ void EncodeJson(const Decision& d, std::string* out);
 bool IsAlertDecision(const Decision& d);
 // "2026-12-01T10:24:00.123Z".
 std::string FormatRfc3339Ms(std::int64_t unix_ms);
+// The same, appended to `out`.
+void AppendRfc3339Ms(std::int64_t unix_ms, std::string* out);
 
 }  // namespace bouncestream::state
 

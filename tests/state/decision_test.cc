@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <cstdio>
+#include <ctime>
+#include <string>
+
 #include "state/internal/decision_codec.h"
 
 namespace bouncestream::state {
@@ -64,6 +69,69 @@ TEST(DecisionJsonTest, Rfc3339) {
   EXPECT_EQ(FormatRfc3339Ms(0), "1970-01-01T00:00:00.000Z");
   EXPECT_EQ(FormatRfc3339Ms(951'782'400'999), "2000-02-29T00:00:00.999Z");
   EXPECT_EQ(FormatRfc3339Ms(-1), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Ms(253'402'300'799'999), "9999-12-31T23:59:59.999Z");
+  EXPECT_EQ(FormatRfc3339Ms(253'402'300'800'000), "10000-01-01T00:00:00.000Z");
+  EXPECT_EQ(FormatRfc3339Ms(-62'135'596'800'000), "0001-01-01T00:00:00.000Z");
+  std::string appended = "x";
+  AppendRfc3339Ms(1'764'584'640'123, &appended);
+  EXPECT_EQ(appended, "x2025-12-01T10:24:00.123Z");
+}
+
+// The digit-by-digit formatter against gmtime_r + strftime over years 1 to 9999: every day
+// boundary of 1970-2100 and 200,000 pseudo-random instants.
+TEST(DecisionJsonTest, Rfc3339AgreesWithGmtime) {
+  auto reference = [](std::int64_t ms) {
+    std::int64_t secs = ms / 1000, frac = ms % 1000;
+    if (frac < 0) {
+      frac += 1000;
+      --secs;
+    }
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[64];
+    const std::size_t n = std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+    char year[16];
+    std::snprintf(year, sizeof year, "%04d", tm.tm_year + 1900);  // %Y does not pad
+    std::string out = std::string(year) + std::string(buf + (n - 15), 15);
+    char tail[8];
+    std::snprintf(tail, sizeof tail, ".%03lldZ", static_cast<long long>(frac));
+    return out + tail;
+  };
+  int checked = 0;
+  for (std::int64_t day = 0; day < 130 * 366; ++day) {
+    for (std::int64_t ms : {day * 86'400'000, day * 86'400'000 - 1}) {
+      ASSERT_EQ(FormatRfc3339Ms(ms), reference(ms)) << ms;
+      ++checked;
+    }
+  }
+  std::uint64_t x = 0x9E3779B97F4A7C15ull;
+  constexpr std::int64_t kLo = -62'135'596'800'000, kHi = 253'402'300'799'999;  // 0001..9999
+  for (int i = 0; i < 200'000; ++i) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    const std::int64_t ms =
+        kLo + static_cast<std::int64_t>(x % static_cast<std::uint64_t>(kHi - kLo));
+    ASSERT_EQ(FormatRfc3339Ms(ms), reference(ms)) << ms;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 2 * 130 * 366 + 200'000);
+}
+
+// Plain runs, escapes and multi-byte sequences next to each other.
+TEST(DecisionJsonTest, StringsEscapeAroundPlainRuns) {
+  Decision d = Sample();
+  d.note = std::string("a\"b\\c\x01" "d\x7F" "\ne\xC3\xA9" "f\xFF" "g") + std::string(1, '\0') +
+           "end";
+  std::string json;
+  EncodeJson(d, &json);
+  const std::string want =
+      "\"note\":\"a\\\"b\\\\c\\u0001d\\u007f\\ne\xC3\xA9"
+      "f\xEF\xBF\xBD"
+      "g\\u0000end\"";
+  EXPECT_NE(json.find(want), std::string::npos)
+      << json;
 }
 
 TEST(DecisionTest, NamesParseAndStreams) {
