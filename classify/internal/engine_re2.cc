@@ -1,8 +1,19 @@
 // RE2::Set engine: all patterns in one DFA, caseless, Latin-1 (byte) semantics.
+//
+// Wide counted repeats (`.{0,60}`, `[^\n]{0,160}`, `\W{0,8}`, `[a-z0-9.-]{1,64}`) make the
+// Set's lazy DFA large: every position inside every repeat in flight is its own state, and the
+// states of patterns in flight at once multiply. So the Set holds a relaxed form of each such
+// pattern (`.{0,60}` becomes `.*`, `[\w -]{20,}` becomes `[\w -]+`: a superset of the texts), and a
+// hit of a relaxed pattern is confirmed with the exact pattern alone (one RE2 per relaxed
+// pattern). The hits are therefore exactly those of the exact patterns.
 #include <re2/re2.h>
 #include <re2/set.h>
 
 #include <algorithm>
+#include <cctype>
+#include <memory>
+#include <optional>
+#include <string>
 
 #include "classify/internal/match_engine.h"
 
@@ -19,6 +30,64 @@ RE2::Options SetOptions() {
   return options;
 }
 
+// `pattern` with every wide counted repeat (outside character classes) replaced by `*` (m = 0)
+// or `+` (m >= 1): `{m,n}` with n - m >= 4, and `{m,}` or `{m,n}` with m >= 4. The result
+// matches a superset of the texts the pattern matches; nullopt when there is no such repeat.
+std::optional<std::string> RelaxWideRepeats(std::string_view pattern) {
+  std::string out;
+  out.reserve(pattern.size());
+  bool changed = false;
+  bool in_class = false;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    const char c = pattern[i];
+    if (c == '\\' && i + 1 < pattern.size()) {
+      out += c;
+      out += pattern[++i];
+      continue;
+    }
+    if (in_class) {
+      if (c == ']') in_class = false;
+      out += c;
+      continue;
+    }
+    if (c == '[') {
+      in_class = true;
+      out += c;
+      // A ']' right after '[' or '[^' is a literal member.
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
+      continue;
+    }
+    if (c == '{') {
+      std::size_t j = i + 1;
+      auto number = [&](int* v) {
+        const std::size_t start = j;
+        *v = 0;
+        while (j < pattern.size() && std::isdigit(static_cast<unsigned char>(pattern[j])) &&
+               j - start < 6) {
+          *v = *v * 10 + (pattern[j++] - '0');
+        }
+        return j > start;
+      };
+      int m = 0;
+      int n = -1;  // -1: no upper bound
+      if (number(&m) && j < pattern.size() && pattern[j] == ',') {
+        ++j;
+        if (!number(&n)) n = -1;
+        if (j < pattern.size() && pattern[j] == '}' && (m >= 4 || (n >= 0 && n - m >= 4))) {
+          out += m == 0 ? "*" : "+";
+          i = j;
+          changed = true;
+          continue;
+        }
+      }
+    }
+    out += c;
+  }
+  if (!changed) return std::nullopt;
+  return out;
+}
+
 class Re2Scratch final : public EngineScratch {
  public:
   std::vector<int> matches;
@@ -30,13 +99,33 @@ class Re2SetEngine final : public MatchEngine {
 
   std::vector<RuleError> Build(const std::vector<PatternSpec>& patterns) {
     std::vector<RuleError> errors;
-    for (const auto& p : patterns) {
+    exact_.resize(patterns.size());
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      const auto& p = patterns[i];
       std::string error;
       if (set_.Add(p.pattern, &error) < 0) {
         errors.push_back({std::string(p.file), p.line,
                           "pattern of '" + std::string(p.id) + "' (RE2): " + error});
       }
     }
+    if (!errors.empty()) return errors;
+    // The exact patterns all compiled; now build the Set that is actually scanned, with wide
+    // repeats relaxed (a relaxed form that RE2 rejects keeps the exact pattern).
+    RE2::Set relaxed_set(SetOptions(), RE2::UNANCHORED);
+    for (std::size_t i = 0; i < patterns.size(); ++i) {
+      const auto& p = patterns[i];
+      std::string error;
+      if (auto relaxed = RelaxWideRepeats(p.pattern)) {
+        auto exact = std::make_unique<RE2>(p.pattern, SetOptions());
+        if (exact->ok() && relaxed_set.Add(*relaxed, &error) >= 0) {
+          exact_[i] = std::move(exact);
+          continue;
+        }
+        error.clear();
+      }
+      relaxed_set.Add(p.pattern, &error);
+    }
+    set_ = std::move(relaxed_set);
     if (errors.empty() && !set_.Compile()) {
       errors.push_back({"", 0, "RE2::Set failed to compile (out of memory?)"});
     }
@@ -53,11 +142,16 @@ class Re2SetEngine final : public MatchEngine {
     s.matches.clear();
     set_.Match(text, &s.matches);
     std::sort(s.matches.begin(), s.matches.end());
-    for (int m : s.matches) hits->push_back(static_cast<unsigned>(m));
+    for (int m : s.matches) {
+      const auto& exact = exact_[static_cast<std::size_t>(m)];
+      if (exact != nullptr && !RE2::PartialMatch(text, *exact)) continue;
+      hits->push_back(static_cast<unsigned>(m));
+    }
   }
 
  private:
   RE2::Set set_;
+  std::vector<std::unique_ptr<RE2>> exact_;  // by pattern index; set where the Set holds a relaxed form
 };
 
 }  // namespace

@@ -254,6 +254,52 @@ TEST_P(ClassifierTest, SessionsShareOneClassifierAcrossThreads) {
   EXPECT_EQ(wrong.load(), 0);
 }
 
+// The RE2 engine scans a relaxed form of wide counted repeats (`.{0,5}` as `.*`) and confirms a
+// hit with the exact pattern: the bounds must still hold exactly, in both engines.
+TEST_P(ClassifierTest, WideCountedRepeatsKeepTheirBounds) {
+  constexpr std::string_view kRepeatRules = R"(
+schema = 1
+version = "test"
+
+[[rule]]
+id = "gap"
+pattern = 'alpha.{0,5}omega'
+reason = "blocked"
+party = "filter_platform"
+action = "retry"
+confidence = 0.5
+examples = ["alpha12omega"]
+
+[[rule]]
+id = "word"
+pattern = 'ref [a-z]{6,} end|\{tag[0-9]{2,9}\}'
+reason = "spamdetected"
+party = "filter_platform"
+action = "retry"
+confidence = 0.5
+examples = ["ref abcdefg end"]
+)";
+  auto rules = RuleSet::Parse(kRepeatRules, "repeat.toml");
+  ASSERT_TRUE(rules.has_value()) << rules.error()[0].ToString();
+  auto c = Classifier::Create(*rules, {.engine = GetParam()});
+  ASSERT_TRUE(c.has_value()) << c.error()[0].ToString();
+  Classifier::Session s(*c);
+  auto rule = [&](std::string_view text) {
+    BounceEvent ev;
+    ev.text = text;
+    return std::string(s.Classify(ev).rule);
+  };
+  EXPECT_EQ(rule("x alphaomega y"), "gap");
+  EXPECT_EQ(rule("x alpha12345omega y"), "gap");
+  EXPECT_EQ(rule("x alpha123456omega y"), "none");
+  EXPECT_EQ(rule("alpha123456omega alpha1omega"), "gap");
+  EXPECT_EQ(rule("alpha\nomega"), "none");  // `.` does not match a newline
+  EXPECT_EQ(rule("ref abcdef end"), "word");
+  EXPECT_EQ(rule("ref abcde end"), "none");
+  EXPECT_EQ(rule("{tag12}"), "word");
+  EXPECT_EQ(rule("{tag1234567890}"), "none");
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ClassifierTest,
                          ::testing::Values(Engine::kRe2Set, Engine::kVectorscan),
                          [](const auto& param_info) { return std::string(ToString(param_info.param)); });
