@@ -74,7 +74,11 @@ std::optional<std::string> RelaxWideRepeats(std::string_view pattern) {
       if (number(&m) && j < pattern.size() && pattern[j] == ',') {
         ++j;
         if (!number(&n)) n = -1;
-        if (j < pattern.size() && pattern[j] == '}' && (m >= 4 || (n >= 0 && n - m >= 4))) {
+        // `\d{3,12}` stays: digits are a narrow class (few DFA states) and the relaxed form
+        // would need a confirm on most texts (Microsoft's `AS(nnn)` tags).
+        const bool digits = out.size() >= 2 && out.compare(out.size() - 2, 2, "\\d") == 0;
+        if (j < pattern.size() && pattern[j] == '}' && !digits &&
+            (m >= 4 || (n >= 0 && n - m >= 4))) {
           out += m == 0 ? "*" : "+";
           i = j;
           changed = true;
