@@ -1,9 +1,9 @@
 // RE2::Set engine: all patterns in one DFA, caseless, Latin-1 (byte) semantics.
 //
-// Wide counted repeats (`.{0,60}`, `[^\n]{0,160}`, `\W{0,8}`, `[a-z0-9.-]{1,64}`) make the
+// Wide counted repeats (`.{0,60}`, `[^\n]{0,160}`, `[^>]{0,255}`, `\S{1,64}`) make the
 // Set's lazy DFA large: every position inside every repeat in flight is its own state, and the
 // states of patterns in flight at once multiply. So the Set holds a relaxed form of each such
-// pattern (`.{0,60}` becomes `.*`, `[\w -]{20,}` becomes `[\w -]+`: a superset of the texts), and a
+// pattern (`.{0,60}` becomes `.*`, `[^>]{0,255}` becomes `[^>]*`: a superset of the texts), and a
 // hit of a relaxed pattern is confirmed with the exact pattern alone (one RE2 per relaxed
 // pattern). The hits are therefore exactly those of the exact patterns.
 #include <re2/re2.h>
@@ -30,35 +30,48 @@ RE2::Options SetOptions() {
   return options;
 }
 
-// `pattern` with every wide counted repeat (outside character classes) replaced by `*` (m = 0)
-// or `+` (m >= 1): `{m,n}` with n - m >= 4, and `{m,}` or `{m,n}` with m >= 4. The result
-// matches a superset of the texts the pattern matches; nullopt when there is no such repeat.
+// `pattern` with every wide counted repeat of a wide atom (`.`, `\S` or a negated class
+// `[^...]`, outside character classes) replaced by `*` (m = 0) or `+` (m >= 1): `{m,n}` with
+// n - m >= 4, and `{m,}` or `{m,n}` with m >= 4. Repeats of narrow atoms (`\d`, `\W`,
+// `[-\s\d.]`, `[a-z0-9.-]`) stay exact: they add few DFA states, and relaxed they would need a
+// confirm on many texts. The result matches a superset of the texts the pattern matches;
+// nullopt when there is no such repeat.
 std::optional<std::string> RelaxWideRepeats(std::string_view pattern) {
   std::string out;
   out.reserve(pattern.size());
   bool changed = false;
   bool in_class = false;
+  bool negated_class = false;
+  bool wide_atom = false;  // the last atom emitted is `.`, `\S` or a negated class
   for (std::size_t i = 0; i < pattern.size(); ++i) {
     const char c = pattern[i];
     if (c == '\\' && i + 1 < pattern.size()) {
       out += c;
       out += pattern[++i];
+      if (!in_class) wide_atom = pattern[i] == 'S';
       continue;
     }
     if (in_class) {
-      if (c == ']') in_class = false;
+      if (c == ']') {
+        in_class = false;
+        wide_atom = negated_class;
+      }
       out += c;
       continue;
     }
     if (c == '[') {
       in_class = true;
+      negated_class = false;
       out += c;
       // A ']' right after '[' or '[^' is a literal member.
-      if (i + 1 < pattern.size() && pattern[i + 1] == '^') out += pattern[++i];
+      if (i + 1 < pattern.size() && pattern[i + 1] == '^') {
+        out += pattern[++i];
+        negated_class = true;
+      }
       if (i + 1 < pattern.size() && pattern[i + 1] == ']') out += pattern[++i];
       continue;
     }
-    if (c == '{') {
+    if (c == '{' && wide_atom) {
       std::size_t j = i + 1;
       auto number = [&](int* v) {
         const std::size_t start = j;
@@ -74,18 +87,16 @@ std::optional<std::string> RelaxWideRepeats(std::string_view pattern) {
       if (number(&m) && j < pattern.size() && pattern[j] == ',') {
         ++j;
         if (!number(&n)) n = -1;
-        // `\d{3,12}` stays: digits are a narrow class (few DFA states) and the relaxed form
-        // would need a confirm on most texts (Microsoft's `AS(nnn)` tags).
-        const bool digits = out.size() >= 2 && out.compare(out.size() - 2, 2, "\\d") == 0;
-        if (j < pattern.size() && pattern[j] == '}' && !digits &&
-            (m >= 4 || (n >= 0 && n - m >= 4))) {
+        if (j < pattern.size() && pattern[j] == '}' && (m >= 4 || (n >= 0 && n - m >= 4))) {
           out += m == 0 ? "*" : "+";
           i = j;
           changed = true;
+          wide_atom = false;
           continue;
         }
       }
     }
+    wide_atom = c == '.';
     out += c;
   }
   if (!changed) return std::nullopt;

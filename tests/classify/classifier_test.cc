@@ -272,7 +272,7 @@ examples = ["alpha12omega"]
 
 [[rule]]
 id = "word"
-pattern = 'ref [a-z]{6,} end|\{tag[0-9]{2,9}\}'
+pattern = 'ref [^ ]{6,} end|\{tag\S{2,9}\}'
 reason = "spamdetected"
 party = "filter_platform"
 action = "retry"
