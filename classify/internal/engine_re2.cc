@@ -130,15 +130,21 @@ class Re2SetEngine final : public MatchEngine {
     for (std::size_t i = 0; i < patterns.size(); ++i) {
       const auto& p = patterns[i];
       std::string error;
+      // Scan() maps Set indices to rule patterns: index i must be pattern i.
+      const int want = static_cast<int>(i);
       if (auto relaxed = RelaxWideRepeats(p.pattern)) {
         auto exact = std::make_unique<RE2>(p.pattern, SetOptions());
-        if (exact->ok() && relaxed_set.Add(*relaxed, &error) >= 0) {
+        if (exact->ok() && relaxed_set.Add(*relaxed, &error) == want) {
           exact_[i] = std::move(exact);
           continue;
         }
         error.clear();
       }
-      relaxed_set.Add(p.pattern, &error);
+      if (relaxed_set.Add(p.pattern, &error) != want) {
+        errors.push_back({std::string(p.file), p.line,
+                          "pattern of '" + std::string(p.id) + "' (RE2, scan set): " + error});
+        return errors;
+      }
     }
     set_ = std::move(relaxed_set);
     if (errors.empty() && !set_.Compile()) {
@@ -166,7 +172,8 @@ class Re2SetEngine final : public MatchEngine {
 
  private:
   RE2::Set set_;
-  std::vector<std::unique_ptr<RE2>> exact_;  // by pattern index; set where the Set holds a relaxed form
+  // By pattern index; set where the Set holds a relaxed form.
+  std::vector<std::unique_ptr<RE2>> exact_;
 };
 
 }  // namespace
