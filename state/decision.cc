@@ -10,12 +10,12 @@ namespace {
 
 constexpr char kSep = '\x1F';
 
-// Appends `s` as a JSON string: quotes, backslash and control characters escaped, invalid UTF-8
-// (overlong forms, surrogates, code points above U+10FFFF, truncated sequences) replaced by
-// U+FFFD.
 // Printable ASCII other than '"' and '\\': copied as it is.
 constexpr bool Plain(unsigned char c) { return c >= 0x20 && c < 0x7F && c != '"' && c != '\\'; }
 
+// Appends `s` as a JSON string: quotes, backslash and control characters escaped, invalid UTF-8
+// (overlong forms, surrogates, code points above U+10FFFF, truncated sequences) replaced by
+// U+FFFD.
 void AppendJsonString(std::string_view s, std::string* out) {
   static constexpr char kHex[] = "0123456789abcdef";
   static constexpr std::string_view kReplacement = "\xEF\xBF\xBD";
