@@ -41,6 +41,17 @@ void DocCode::Assign(std::initializer_list<std::string_view> parts) {
   len_ = static_cast<std::uint8_t>(n);
 }
 
+namespace {
+
+// The first 8 bytes of `s`, zero-padded, as one word (see Classifier::PackedPrefix).
+std::uint64_t PackWord(std::string_view s) {
+  std::uint64_t word = 0;
+  if (!s.empty()) std::memcpy(&word, s.data(), std::min<std::size_t>(s.size(), sizeof(word)));
+  return word;
+}
+
+}  // namespace
+
 Classifier::~Classifier() = default;
 
 std::expected<std::shared_ptr<const Classifier>, std::vector<RuleError>> Classifier::Create(
@@ -78,6 +89,26 @@ std::expected<std::shared_ptr<const Classifier>, std::vector<RuleError>> Classif
     }
   }
   if (!errors.empty()) return std::unexpected(std::move(errors));
+  c->conditions_.reserve(rs.size());
+  for (const Rule& r : rs) {
+    PackedConditions& k = c->conditions_.emplace_back();
+    k.type_mask = r.when_type_mask;
+    k.vendor_mask = r.when_vendor_mask;
+    auto pack = [&](const std::vector<std::string>& list, std::uint32_t* begin,
+                    std::uint32_t* end) {
+      *begin = static_cast<std::uint32_t>(c->prefixes_.size());
+      for (const std::string& prefix : list) {
+        if (prefix.size() > sizeof(std::uint64_t) || prefix.find('\0') != std::string::npos) {
+          k.slow = true;
+        }
+        const std::string ones(std::min(prefix.size(), sizeof(std::uint64_t)), '\xff');
+        c->prefixes_.push_back({PackWord(prefix), PackWord(ones)});
+      }
+      *end = static_cast<std::uint32_t>(c->prefixes_.size());
+    };
+    pack(r.when_code, &k.code_begin, &k.code_end);
+    pack(r.when_status, &k.status_begin, &k.status_end);
+  }
   for (std::size_t k = 0; k < patterns.size(); ++k) patterns[k].pattern = normalized[k];
   auto engine = internal::MatchEngine::Create(options.engine, patterns);
   if (!engine) return std::unexpected(std::move(engine.error()));
@@ -235,6 +266,14 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
   if (text_vendor) vendor_bits |= 1u << static_cast<unsigned>(*text_vendor);
   if (mx_vendor) vendor_bits |= 1u << static_cast<unsigned>(*mx_vendor);
   const std::uint32_t type_bit = 1u << static_cast<unsigned>(event.type);
+  const std::uint64_t code_word = PackWord(code_key.view());
+  const std::uint64_t status_word = PackWord(status);
+  auto any_packed = [this](std::uint32_t begin, std::uint32_t end, std::uint64_t word) {
+    for (std::uint32_t k = begin; k < end; ++k) {
+      if ((word & prefixes_[k].mask) == prefixes_[k].value) return true;
+    }
+    return false;
+  };
 
   // Walk matched pattern rules and condition-only rules together, in rule order.
   const auto& rules = rules_->rules();
@@ -250,11 +289,20 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
     } else {
       ++c;
     }
+    const PackedConditions& k = conditions_[index];
+    if (k.type_mask != 0 && (k.type_mask & type_bit) == 0) continue;
+    if (k.vendor_mask != 0 && (k.vendor_mask & vendor_bits) == 0) continue;
     const Rule& r = rules[index];
-    if (r.when_type_mask != 0 && (r.when_type_mask & type_bit) == 0) continue;
-    if (r.when_vendor_mask != 0 && (r.when_vendor_mask & vendor_bits) == 0) continue;
-    if (!r.when_code.empty() && !AnyPrefix(r.when_code, code_key.view())) continue;
-    if (!r.when_status.empty() && !AnyPrefix(r.when_status, status)) continue;
+    if (k.slow) {
+      if (!r.when_code.empty() && !AnyPrefix(r.when_code, code_key.view())) continue;
+      if (!r.when_status.empty() && !AnyPrefix(r.when_status, status)) continue;
+    } else {
+      if (k.code_begin != k.code_end && !any_packed(k.code_begin, k.code_end, code_word)) continue;
+      if (k.status_begin != k.status_end &&
+          !any_packed(k.status_begin, k.status_end, status_word)) {
+        continue;
+      }
+    }
     decided = &r;
   }
 

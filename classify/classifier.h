@@ -89,6 +89,24 @@ class Classifier {
   std::vector<unsigned> pattern_owner_;       // pattern index -> rule or fingerprint index
   std::size_t fingerprint_count_ = 0;
   std::vector<unsigned> condition_only_;      // rule indexes without a pattern, ascending
+
+  // Every rule's conditions, packed for Decide (by rule index). A when_code / when_status prefix
+  // of up to 8 bytes without a NUL is a (value, mask) pair over the first 8 bytes of the key,
+  // zero-padded: (key & mask) == value exactly when the key starts with the prefix. A rule with a
+  // longer prefix is `slow` and checked on its strings.
+  struct PackedPrefix {
+    std::uint64_t value = 0;
+    std::uint64_t mask = 0;
+  };
+  struct PackedConditions {
+    std::uint32_t type_mask = 0;
+    std::uint32_t vendor_mask = 0;
+    std::uint32_t code_begin = 0, code_end = 0;      // into prefixes_; empty: any code
+    std::uint32_t status_begin = 0, status_end = 0;  // into prefixes_; empty: any status
+    bool slow = false;
+  };
+  std::vector<PackedConditions> conditions_;
+  std::vector<PackedPrefix> prefixes_;
 };
 
 // Reads the first SMTP reply code ("550") and enhanced status ("5.7.1") found in a reply text.

@@ -300,6 +300,128 @@ examples = ["ref abcdefg end"]
   EXPECT_EQ(rule("{tag1234567890}"), "none");
 }
 
+// Decide packs when_code / when_status prefixes of up to 8 bytes into words and checks longer
+// ones on their strings: every length must behave as a plain prefix test.
+TEST(ClassifierConditionsTest, PrefixesOfEveryLengthAreExact) {
+  constexpr std::string_view kConditionRules = R"(
+schema = 1
+version = "t"
+
+[[rule]]
+id = "status.nine"
+when_status = ["5.123.123"]
+reason = "userunknown"
+party = "unknown"
+action = "none"
+confidence = 0.9
+
+[[rule]]
+id = "status.eight"
+when_status = ["5.123.12", "4.4.7"]
+reason = "mailboxfull"
+party = "unknown"
+action = "none"
+confidence = 0.8
+
+[[rule]]
+id = "code.55x_or_421"
+when_code = ["55", "421"]
+reason = "blocked"
+party = "unknown"
+action = "none"
+confidence = 0.5
+
+[[rule]]
+id = "code.4"
+when_code = ["4"]
+reason = "onhold"
+party = "unknown"
+action = "none"
+confidence = 0.2
+)";
+  auto rules = RuleSet::Parse(kConditionRules, "conditions.toml");
+  ASSERT_TRUE(rules.has_value()) << rules.error()[0].ToString();
+  auto c = Classifier::Create(*rules);
+  ASSERT_TRUE(c.has_value()) << c.error()[0].ToString();
+  Classifier::Session session(*c);
+  auto rule_of = [&](int code, std::string_view status) {
+    BounceEvent ev;
+    ev.text = "no pattern here";
+    ev.smtp_code = code;
+    ev.enhanced_code = status;
+    return std::string(session.Classify(ev).rule);
+  };
+  EXPECT_EQ(rule_of(550, "5.123.123"), "status.nine");
+  EXPECT_EQ(rule_of(550, "5.123.12"), "status.eight");
+  EXPECT_EQ(rule_of(550, "5.123.124"), "status.eight");
+  EXPECT_EQ(rule_of(550, "5.123.1"), "code.55x_or_421");
+  EXPECT_EQ(rule_of(450, "4.4.7"), "status.eight");
+  EXPECT_EQ(rule_of(450, "4.4.70"), "status.eight");
+  EXPECT_EQ(rule_of(450, "4.4.1"), "code.4");
+  EXPECT_EQ(rule_of(421, ""), "code.55x_or_421");
+  EXPECT_EQ(rule_of(0, "5.5.1"), "none");  // the code key is "5": shorter than the prefix "55"
+  EXPECT_EQ(rule_of(0, "4.2.2"), "code.4");
+  EXPECT_EQ(rule_of(0, ""), "none");
+}
+
+// The RE2 engine checks every pattern in one pass and lists each one it rejects, with its rule's
+// file and line, also past a relaxed (wide-repeat) pattern.
+TEST(ClassifierErrorsTest, Re2ListsEveryBadPatternWithItsLine) {
+  constexpr std::string_view kBadRules = R"(
+schema = 1
+version = "t"
+
+[[rule]]
+id = "good.wide"
+pattern = 'mailbox.{0,60}full'
+reason = "mailboxfull"
+party = "unknown"
+action = "none"
+confidence = 0.5
+examples = ["x"]
+
+[[rule]]
+id = "bad.one"
+pattern = 'unbalanced (paren'
+reason = "blocked"
+party = "unknown"
+action = "none"
+confidence = 0.5
+examples = ["x"]
+
+[[rule]]
+id = "good.plain"
+pattern = 'user unknown'
+reason = "userunknown"
+party = "unknown"
+action = "none"
+confidence = 0.5
+examples = ["x"]
+
+[[rule]]
+id = "bad.two"
+pattern = 'x.{0,60}(y'
+reason = "blocked"
+party = "unknown"
+action = "none"
+confidence = 0.5
+examples = ["x"]
+)";
+  auto rules = RuleSet::Parse(kBadRules, "bad.toml");
+  ASSERT_TRUE(rules.has_value()) << rules.error()[0].ToString();
+  auto c = Classifier::Create(*rules, {.engine = Engine::kRe2Set});
+  ASSERT_FALSE(c.has_value());
+  ASSERT_EQ(c.error().size(), 2u);
+  const auto& rs = (*rules)->rules();
+  EXPECT_EQ(c.error()[0].file, "bad.toml");
+  EXPECT_EQ(c.error()[0].line, rs[1].line);
+  EXPECT_NE(c.error()[0].message.find("pattern of 'bad.one' (RE2): "), std::string::npos)
+      << c.error()[0].message;
+  EXPECT_EQ(c.error()[1].line, rs[3].line);
+  EXPECT_NE(c.error()[1].message.find("pattern of 'bad.two' (RE2): "), std::string::npos)
+      << c.error()[1].message;
+}
+
 INSTANTIATE_TEST_SUITE_P(Engines, ClassifierTest,
                          ::testing::Values(Engine::kRe2Set, Engine::kVectorscan),
                          [](const auto& param_info) { return std::string(ToString(param_info.param)); });

@@ -26,6 +26,16 @@ TEST(TextTest, EnhancedCodeSkipsIpAddresses) {
   EXPECT_EQ(ExtractEnhancedCode("10.5.1.1 is an address"), "");
   EXPECT_EQ(ExtractEnhancedCode("5.7.606 Access denied"), "5.7.606");
   EXPECT_EQ(ExtractEnhancedCode("version 5.1"), "");
+  // Edges of the dot-to-dot search: a dot first or last, dots without a code, a code at the end.
+  EXPECT_EQ(ExtractEnhancedCode(".5.1.1"), "");
+  EXPECT_EQ(ExtractEnhancedCode("."), "");
+  EXPECT_EQ(ExtractEnhancedCode("5"), "");
+  EXPECT_EQ(ExtractEnhancedCode("a.b. c.5.7.1 then 4.2.2"), "4.2.2");
+  EXPECT_EQ(ExtractEnhancedCode("host 15.1.1 and 5.1.10."), "5.1.10");
+  EXPECT_EQ(ExtractEnhancedCode("5.1.1"), "5.1.1");
+  EXPECT_EQ(ExtractEnhancedCode("said 4.7.1000 then 5.7.1"), "5.7.1");
+  EXPECT_EQ(ExtractEnhancedCode("x 5.7.1.2 y 5.7.1"), "5.7.1");
+  EXPECT_EQ(ExtractEnhancedCode("x 5.7.1.z"), "5.7.1");
 }
 
 TEST(TextTest, LeadingEnhancedCodeOfAStatusField) {
