@@ -112,41 +112,45 @@ class Re2SetEngine final : public MatchEngine {
  public:
   Re2SetEngine() : set_(SetOptions(), RE2::UNANCHORED) {}
 
+  // One pass over the patterns: each is parsed once (a relaxed one twice: its exact RE2 and its
+  // relaxed form in the Set). A pattern RE2 rejects is reported with its file:line and the pass
+  // goes on, so every bad pattern is listed; the Set is then not compiled.
   std::vector<RuleError> Build(const std::vector<PatternSpec>& patterns) {
     std::vector<RuleError> errors;
     exact_.resize(patterns.size());
+    // Scan() maps Set indices to rule patterns: index i must be pattern i (after a rejected
+    // pattern the indices shift, but then the Set is not used).
+    auto misplaced = [&](const PatternSpec& p, int got, std::size_t want) {
+      if (!errors.empty() || got == static_cast<int>(want)) return false;
+      errors.push_back({std::string(p.file), p.line,
+                        "pattern of '" + std::string(p.id) + "' (RE2, scan set): index " +
+                            std::to_string(got) + " instead of " + std::to_string(want)});
+      return true;
+    };
     for (std::size_t i = 0; i < patterns.size(); ++i) {
       const auto& p = patterns[i];
       std::string error;
-      if (set_.Add(p.pattern, &error) < 0) {
+      if (auto relaxed = RelaxWideRepeats(p.pattern)) {
+        // A relaxed form that RE2 rejects, or an exact pattern RE2 cannot compile alone, leaves
+        // the exact pattern in the Set.
+        auto exact = std::make_unique<RE2>(p.pattern, SetOptions());
+        if (exact->ok()) {
+          if (const int got = set_.Add(*relaxed, &error); got >= 0) {
+            if (misplaced(p, got, i)) return errors;
+            exact_[i] = std::move(exact);
+            continue;
+          }
+          error.clear();
+        }
+      }
+      const int got = set_.Add(p.pattern, &error);
+      if (got < 0) {
         errors.push_back({std::string(p.file), p.line,
                           "pattern of '" + std::string(p.id) + "' (RE2): " + error});
+        continue;
       }
+      if (misplaced(p, got, i)) return errors;
     }
-    if (!errors.empty()) return errors;
-    // The exact patterns all compiled; now build the Set that is actually scanned, with wide
-    // repeats relaxed (a relaxed form that RE2 rejects keeps the exact pattern).
-    RE2::Set relaxed_set(SetOptions(), RE2::UNANCHORED);
-    for (std::size_t i = 0; i < patterns.size(); ++i) {
-      const auto& p = patterns[i];
-      std::string error;
-      // Scan() maps Set indices to rule patterns: index i must be pattern i.
-      const int want = static_cast<int>(i);
-      if (auto relaxed = RelaxWideRepeats(p.pattern)) {
-        auto exact = std::make_unique<RE2>(p.pattern, SetOptions());
-        if (exact->ok() && relaxed_set.Add(*relaxed, &error) == want) {
-          exact_[i] = std::move(exact);
-          continue;
-        }
-        error.clear();
-      }
-      if (relaxed_set.Add(p.pattern, &error) != want) {
-        errors.push_back({std::string(p.file), p.line,
-                          "pattern of '" + std::string(p.id) + "' (RE2, scan set): " + error});
-        return errors;
-      }
-    }
-    set_ = std::move(relaxed_set);
     if (errors.empty() && !set_.Compile()) {
       errors.push_back({"", 0, "RE2::Set failed to compile (out of memory?)"});
     }
