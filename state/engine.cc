@@ -9,9 +9,6 @@
 #include <rocksdb/write_batch.h>
 #include <rocksdb/write_buffer_manager.h>
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -33,6 +30,7 @@
 #include "state/internal/keys.h"
 #include "state/internal/rocks.h"
 #include "state/internal/window.h"
+#include "state/internal/xxhash.h"
 
 namespace bouncestream::state {
 
@@ -47,6 +45,7 @@ struct PendingWrite {
   bool has_watermark = false;
   bool committed = false;
   bool deferred = false;  // Apply(..., checkpoint=false): nothing to write, Commit is a no-op
+  bool dedupe_mark = false;  // writes the partition's dedupe upgrade mark
   rocksdb::WriteBatch batch;
 };
 
@@ -54,6 +53,7 @@ namespace internal {
 namespace {
 
 constexpr std::int64_t kNoExpiry = std::numeric_limits<std::int64_t>::max();
+constexpr std::int64_t kNoLegacy = std::numeric_limits<std::int64_t>::min();
 constexpr std::size_t kExampleCap = 512;
 
 struct StringHash {
@@ -97,6 +97,8 @@ std::size_t WindowEntryBytes(const std::string& key, const WindowEntry& e) {
   n += HeapString(key) + HeapString(e.value.tag) + HeapVector(e.value.soft_times) +
        HeapVector(e.value.buckets);
   for (const Bucket& b : e.value.buckets) n += HeapVector(b.counters) + HeapVector(b.hashes);
+  n += HeapVector(e.value.ids);
+  for (const SeenId& s : e.value.ids) n += HeapString(s.id);
   return n;
 }
 std::size_t DecisionEntryBytes(const std::string& key, const DecisionEntry& e) {
@@ -120,6 +122,7 @@ struct ExpiryEntry {
 struct DedupeEntry {
   std::int64_t seen = 0;
   std::uint64_t seq = 0;
+  bool erased = false;  // deleted by Erase (a Delete and a tombstone at Finalize)
 };
 
 struct Part;
@@ -135,7 +138,7 @@ struct Batch {
   std::vector<std::pair<const std::string*, WindowEntry*>> windows;
   std::vector<std::pair<const std::string*, DecisionEntry*>> decisions;
   std::vector<std::pair<const std::string*, ExpiryEntry*>> expiry;
-  std::vector<const std::string*> dedupe;
+  std::vector<const std::string*> dedupe;  // keys of Part::dedupe
 };
 
 struct Part {
@@ -153,7 +156,13 @@ struct Part {
   StringMap<WindowEntry> windows;
   StringMap<DecisionEntry> decisions;
   std::map<std::string, ExpiryEntry, std::less<>> expiry;  // uncommitted changes
-  StringMap<DedupeEntry> dedupe;                           // uncommitted entries
+  StringMap<DedupeEntry> dedupe;  // uncommitted entries, by key suffix (AppendDedupeSuffix)
+  // The dedupe upgrade: entries written before dedupe keys held the recipient ([p][event id])
+  // can still match while watermark - dedupe_horizon_ms <= legacy_dedupe_wm (the watermark when
+  // the partition was first opened by this version); kNoLegacy = there are none. Persisted as
+  // meta [p]'k' and in every commit marker.
+  std::int64_t legacy_dedupe_wm = kNoLegacy;
+  bool dedupe_mark_stored = false;
   std::optional<Batch> open;  // a checkpoint still open (Apply with checkpoint=false)
   std::size_t hot_bytes = 0;  // sum of the bytes of `windows` and `decisions`
 };
@@ -242,12 +251,15 @@ class RestorerImpl final : public Restorer {
   std::int64_t watermark_ = 0;
   bool has_watermark_ = false;
   bool moved_ = false;  // a batch was applied: write the offsets at Finish
+  std::int64_t legacy_dedupe_wm_ = kNoLegacy;  // Part::legacy_dedupe_wm after the restore
 };
 
 class EngineImpl final : public Engine {
  public:
   explicit EngineImpl(const EngineOptions& o)
-      : opt_(o), specs_(SpecsFor(o.policy)), wm_table_(std::make_shared<WatermarkTable>()) {}
+      : opt_(o), specs_(SpecsFor(o.policy)), wm_table_(std::make_shared<WatermarkTable>()) {
+    specs_[0].ids_horizon_ms = o.dedupe_horizon_ms;  // recipient windows hold event ids
+  }
   ~EngineImpl() override {
     for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h);
     if (db_ != nullptr) db_->Close().PermitUncheckedError();
@@ -311,6 +323,11 @@ class EngineImpl final : public Engine {
   std::expected<void, std::string> LoadWindows(Part* p, std::vector<const std::string*>* keys,
                                                std::vector<WindowEntry*>* entries);
   std::expected<DecisionEntry*, std::string> GetDecision(Part* p, const std::string& key);
+  // One sorted MultiGet of dedupe keys [partition][suffix] (`suffixes` sorted and unique);
+  // `found(suffix, seen)` for each present one.
+  std::expected<void, std::string> ReadDedupe(
+      std::int32_t partition, std::span<const std::string_view> suffixes,
+      const std::function<void(std::string_view, std::int64_t)>& found);
   std::int64_t FindNextExpiry(Part* p, std::string_view from_key);
   std::expected<void, std::string> RunExpiry(Batch* b);
 
@@ -466,6 +483,20 @@ std::expected<Part*, std::string> EngineImpl::Load(std::int32_t partition) {
   p.next_offset = p.committed_next_offset;
   p.watermark = p.committed_watermark;
   p.has_watermark = p.committed_has_watermark;
+  key.back() = kMetaDedupe;
+  s = db_->Get({}, cf(kMeta), key, &v);
+  if (s.ok()) {
+    if (!Reader(v).Fixed(&p.legacy_dedupe_wm)) {
+      return std::unexpected("corrupt dedupe mark of partition " + std::to_string(partition));
+    }
+    p.dedupe_mark_stored = true;
+  } else if (s.IsNotFound()) {
+    // No mark: state of an earlier version holds old dedupe keys up to its watermark (events
+    // set the watermark, so without one there are none).
+    p.legacy_dedupe_wm = p.committed_has_watermark ? p.committed_watermark : kNoLegacy;
+  } else {
+    return std::unexpected(Err("read meta", s));
+  }
   auto [pos, inserted] = parts_.emplace(partition, std::move(p));
   Part* part = &pos->second;
   part->next_expiry = FindNextExpiry(part, PartitionPrefix(partition));
@@ -517,6 +548,37 @@ std::expected<void, std::string> EngineImpl::LoadWindows(Part* /*p*/,
     if (!statuses[i].ok()) return std::unexpected(Err("read window", statuses[i]));
     if (!DecodeWindow(View(values[i]), &(*entries)[order[i]]->value)) {
       return std::unexpected("corrupt window value");
+    }
+  }
+  return {};
+}
+
+std::expected<void, std::string> EngineImpl::ReadDedupe(
+    std::int32_t partition, std::span<const std::string_view> suffixes,
+    const std::function<void(std::string_view, std::int64_t)>& found) {
+  if (suffixes.empty()) return {};
+  std::size_t bytes = 0;
+  for (std::string_view sfx : suffixes) bytes += kPartitionBytes + sfx.size();
+  std::string keys;
+  keys.reserve(bytes);  // no reallocation: the slices point into it
+  std::vector<rocksdb::Slice> slices;
+  slices.reserve(suffixes.size());
+  for (std::string_view sfx : suffixes) {
+    const std::size_t at = keys.size();
+    PartitionPrefix(partition, &keys);
+    keys.append(sfx);
+    slices.emplace_back(keys.data() + at, kPartitionBytes + sfx.size());
+  }
+  std::vector<rocksdb::PinnableSlice> values(slices.size());
+  std::vector<rocksdb::Status> statuses(slices.size());
+  db_->MultiGet({}, cf(kDedupe), slices.size(), slices.data(), values.data(), statuses.data(),
+                true);
+  for (std::size_t i = 0; i < slices.size(); ++i) {
+    std::int64_t seen = 0;
+    if (statuses[i].ok() && Reader(View(values[i])).Fixed(&seen)) {
+      found(suffixes[i], seen);
+    } else if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
+      return std::unexpected(Err("read dedupe", statuses[i]));
     }
   }
   return {};
@@ -711,7 +773,10 @@ void BuildWindowKey(std::string* k, std::int32_t p, int slot, const Observation&
 bool SlotApplies(int slot, const Observation& e) {
   switch (slot) {
     case kRcpt: return !e.recipient.empty();
-    case kSndRcpt: return !e.recipient.empty() && !e.sender.empty();
+    // Read only by the end-user policy (its EndUserBlock count): other signals would add a
+    // window value per (recipient, sender) that nothing reads.
+    case kSndRcpt:
+      return e.signal == Signal::kEndUserBlock && !e.recipient.empty() && !e.sender.empty();
     case kDom: return !e.domain.empty();
     case kSndDom: return !e.sender.empty() && !e.domain.empty();
     case kIpV: return !e.sending_ip.empty();
@@ -778,54 +843,104 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
     for (const std::string* k : missing_keys) p->windows.erase(*k);
     return std::unexpected(r.error());
   }
-  // Event ids not seen in memory: one sorted MultiGet on the dedupe family.
-  {
-    // The ids sorted and unique, then their keys ([p] id) side by side in one buffer.
-    std::vector<std::string_view> ids;
-    ids.reserve(events.size());
-    std::size_t id_bytes = 0;
-    for (const Observation& e : events) {
-      if (e.event_id.empty() || p->dedupe.contains(e.event_id)) continue;
-      ids.push_back(e.event_id);
-      id_bytes += kPartitionBytes + e.event_id.size();
+  // Dedupe (state/README.md, "Per event"): an event with a recipient window and an id of at
+  // most kMaxIdBytes is looked up in that window's ids. The dedupe family holds the rest (no
+  // recipient, a longer id), the ids a window spilled, and during the upgrade the old keys. The
+  // key suffixes of the events that need the family, side by side in one buffer; those not in
+  // memory: one sorted MultiGet.
+  const std::int64_t horizon = opt_.dedupe_horizon_ms;
+  const bool legacy = p->legacy_dedupe_wm != kNoLegacy &&
+                      (!p->has_watermark || p->watermark - horizon <= p->legacy_dedupe_wm);
+  auto id_window = [&](std::size_t i) -> Window* {
+    WindowEntry* r = slots[i * kSlots + kRcpt];
+    return r != nullptr && events[i].event_id.size() <= kMaxIdBytes ? &r->value : nullptr;
+  };
+  auto live = [&](std::int64_t seen) {
+    return !p->has_watermark || seen >= p->watermark - horizon;
+  };
+  auto needs_family = [&](const Window* w) {
+    return w == nullptr || legacy || (w->spilled_ms != kNotSpilled && live(w->spilled_ms));
+  };
+  std::string suffixes;
+  std::vector<std::uint32_t> suffix_at(events.size() + 1, 0);
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Observation& e = events[i];
+    if (!e.event_id.empty() && needs_family(id_window(i))) {
+      AppendDedupeSuffix(e.recipient, e.event_id, &suffixes);
     }
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
-    if (!ids.empty()) {
-      std::string keys;
-      keys.reserve(id_bytes);  // no reallocation: the slices point into it
-      std::vector<rocksdb::Slice> slices;
-      slices.reserve(ids.size());
-      for (std::string_view id : ids) {
-        const std::size_t at = keys.size();
-        PartitionPrefix(partition, &keys);
-        keys.append(id);
-        slices.emplace_back(keys.data() + at, kPartitionBytes + id.size());
+    suffix_at[i + 1] = static_cast<std::uint32_t>(suffixes.size());
+  }
+  auto suffix_of = [&](std::size_t i) {
+    return std::string_view(suffixes).substr(suffix_at[i], suffix_at[i + 1] - suffix_at[i]);
+  };
+  {
+    std::vector<std::string_view> wanted;
+    wanted.reserve(events.size());
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      std::string_view sfx = suffix_of(i);
+      if (!sfx.empty() && !p->dedupe.contains(sfx)) wanted.push_back(sfx);
+    }
+    std::sort(wanted.begin(), wanted.end());
+    wanted.erase(std::unique(wanted.begin(), wanted.end()), wanted.end());
+    auto found = [&](std::string_view sfx, std::int64_t seen) {
+      auto [it, ins] = p->dedupe.try_emplace(std::string(sfx));
+      if (ins || seen > it->second.seen) it->second.seen = seen;
+      if (ins) it->second.seq = p->committed_seq;  // known committed: dropped at the next Commit
+    };
+    if (auto r = ReadDedupe(p->id, wanted, found); !r) return std::unexpected(r.error());
+    // During the upgrade: the old keys ([p][event id]) of the same events.
+    if (legacy && !wanted.empty()) {
+      std::vector<std::pair<std::string_view, std::string_view>> by_id;  // id, suffix
+      by_id.reserve(wanted.size());
+      for (std::string_view sfx : wanted) by_id.emplace_back(sfx.substr(kRecipientHashBytes), sfx);
+      std::sort(by_id.begin(), by_id.end());
+      std::vector<std::string_view> ids;
+      ids.reserve(by_id.size());
+      for (const auto& [id, sfx] : by_id) {
+        if (ids.empty() || ids.back() != id) ids.push_back(id);
       }
-      std::vector<rocksdb::PinnableSlice> values(ids.size());
-      std::vector<rocksdb::Status> statuses(ids.size());
-      db_->MultiGet({}, cf(kDedupe), slices.size(), slices.data(), values.data(),
-                    statuses.data(), true);
-      for (std::size_t i = 0; i < ids.size(); ++i) {
-        std::int64_t seen = 0;
-        if (statuses[i].ok() && Reader(View(values[i])).Fixed(&seen)) {
-          auto [it, ins] = p->dedupe.try_emplace(std::string(ids[i]));
-          it->second.seen = seen;
-          it->second.seq = p->committed_seq;  // known committed: dropped at the next Commit
-        } else if (!statuses[i].ok() && !statuses[i].IsNotFound()) {
-          return std::unexpected(Err("read dedupe", statuses[i]));
-        }
-      }
+      // The old key had no recipient: it stands for every recipient of the id.
+      auto old_key = [&](std::string_view id, std::int64_t seen) {
+        auto lo = std::lower_bound(by_id.begin(), by_id.end(),
+                                   std::pair<std::string_view, std::string_view>(id, {}));
+        for (; lo != by_id.end() && lo->first == id; ++lo) found(lo->second, seen);
+      };
+      if (auto r = ReadDedupe(p->id, ids, old_key); !r) return std::unexpected(r.error());
     }
   }
+  auto by_id = [](const SeenId& s, std::string_view id) { return s.id < id; };
+  auto remember = [&](std::string_view sfx) {  // a dedupe family entry, written at Finalize
+    auto [d, ins] = p->dedupe.try_emplace(std::string(sfx));
+    d->second.seq = b.seq;
+    d->second.erased = false;
+    b.dedupe.push_back(&d->first);
+    return &d->second;
+  };
+  std::string spill_key;
 
   // Pass 2: the events in order.
   for (std::size_t i = 0; i < events.size(); ++i) {
     const Observation& e = events[i];
+    Window* idw = e.event_id.empty() ? nullptr : id_window(i);
+    std::string_view dedupe_suffix = suffix_of(i);
     if (!e.event_id.empty()) {
-      auto d = p->dedupe.find(e.event_id);
-      if (d != p->dedupe.end() &&
-          (!p->has_watermark || d->second.seen >= p->watermark - opt_.dedupe_horizon_ms)) {
+      bool dup = false;
+      if (idw != nullptr) {
+        auto it = std::lower_bound(idw->ids.begin(), idw->ids.end(), e.event_id, by_id);
+        dup = it != idw->ids.end() && it->id == e.event_id && live(it->seen_ms);
+      }
+      // A window that spilled in this batch needs the family too (the spilled ids are in
+      // memory, so no read is missing).
+      if (!dup && needs_family(idw)) {
+        if (dedupe_suffix.empty()) {
+          spill_key.clear();
+          AppendDedupeSuffix(e.recipient, e.event_id, &spill_key);
+          dedupe_suffix = spill_key;
+        }
+        auto d = p->dedupe.find(dedupe_suffix);
+        dup = d != p->dedupe.end() && !d->second.erased && live(d->second.seen);
+      }
+      if (dup) {
         ++result.stats.duplicates;
         continue;
       }
@@ -836,11 +951,30 @@ std::expected<BatchResult, std::string> EngineImpl::ApplyLocked(
     }
     if (!p->has_watermark || e.event_time_ms > p->watermark) p->watermark = e.event_time_ms;
     p->has_watermark = true;
-    if (!e.event_id.empty()) {
-      auto [d, ins] = p->dedupe.try_emplace(std::string(e.event_id));
-      d->second.seen = p->watermark;
-      d->second.seq = b.seq;
-      b.dedupe.push_back(&d->first);
+    if (idw != nullptr) {
+      // The id joins its window (which this event touches below); ids past the horizon leave
+      // it, and beyond kSeenIds the oldest go to the dedupe family.
+      auto it = std::lower_bound(idw->ids.begin(), idw->ids.end(), e.event_id, by_id);
+      if (it != idw->ids.end() && it->id == e.event_id) {
+        it->seen_ms = p->watermark;
+      } else {
+        idw->ids.insert(it, SeenId{std::string(e.event_id), p->watermark});
+      }
+      std::erase_if(idw->ids, [&](const SeenId& s) { return !live(s.seen_ms); });
+      while (idw->ids.size() > kSeenIds) {
+        auto oldest = std::min_element(idw->ids.begin(), idw->ids.end(),
+                                       [](const SeenId& x, const SeenId& y) {
+                                         return x.seen_ms != y.seen_ms ? x.seen_ms < y.seen_ms
+                                                                       : x.id < y.id;
+                                       });
+        spill_key.clear();
+        AppendDedupeSuffix(e.recipient, oldest->id, &spill_key);
+        remember(spill_key)->seen = oldest->seen_ms;
+        idw->spilled_ms = std::max(idw->spilled_ms, oldest->seen_ms);
+        idw->ids.erase(oldest);
+      }
+    } else if (!e.event_id.empty()) {
+      remember(dedupe_suffix)->seen = p->watermark;  // built by the lookup above
     }
     if (p->watermark >= p->next_expiry) {
       if (auto r = RunExpiry(&b); !r) return std::unexpected(r.error());
@@ -1074,13 +1208,15 @@ void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
     if (e->present) rec.value.emplace();
   }
   std::string dk = PartitionPrefix(p->id);
-  for (const std::string* id : b->dedupe) {
-    const DedupeEntry& e = p->dedupe.find(*id)->second;
+  for (const std::string* suffix : b->dedupe) {
+    const DedupeEntry& e = p->dedupe.find(*suffix)->second;
     dk.resize(kPartitionBytes);
-    dk.append(*id);
+    dk.append(*suffix);
     ChangelogRecord& rec = add(kClDedupe, dk);
-    PutFixed<std::int64_t>(&rec.value.emplace(), e.seen);
-    bytes += sizeof(std::int64_t);
+    if (!e.erased) {
+      PutFixed<std::int64_t>(&rec.value.emplace(), e.seen);
+      bytes += sizeof(std::int64_t);
+    }
   }
   pw->batch = rocksdb::WriteBatch(bytes + 64, 0);
   const std::size_t n_windows = b->windows.size();
@@ -1109,13 +1245,22 @@ void EngineImpl::Finalize(Batch* b, bool offsets, std::int64_t next_offset) {
     mk.push_back(kMetaOffsets);
     pw->batch.Put(cf(kMeta), mk, EncodeOffsets(pw->next_offset, p->watermark, p->has_watermark))
         .PermitUncheckedError();
+    if (!p->dedupe_mark_stored) {  // written with every batch until one of them is committed
+      mk.back() = kMetaDedupe;
+      std::string v;
+      PutFixed<std::int64_t>(&v, p->legacy_dedupe_wm);
+      pw->batch.Put(cf(kMeta), mk, v).PermitUncheckedError();
+      pw->dedupe_mark = true;
+    }
   }
   ChangelogRecord marker;
   marker.key.push_back(kClMarker);
   PartitionPrefix(p->id, &marker.key);
   marker.key.append(r->batch_id);
   marker.value = EncodeOffsets(pw->next_offset, p->watermark, p->has_watermark);
-  marker.value->push_back(offsets ? 0 : 1);  // flags: 1 = operator action
+  // flags: 1 = operator action, 2 = the dedupe upgrade mark follows
+  marker.value->push_back(static_cast<char>((offsets ? 0 : 1) | 2));
+  PutFixed<std::int64_t>(&*marker.value, p->legacy_dedupe_wm);
   r->changelog.push_back(std::move(marker));
   r->stats.window_keys = static_cast<std::int64_t>(b->windows.size());
 }
@@ -1140,6 +1285,7 @@ std::expected<void, std::string> EngineImpl::Commit(BatchResult& result) {
   pw->committed = true;
   pw->batch.Clear();
   p.committed_seq = pw->seq;
+  if (pw->dedupe_mark) p.dedupe_mark_stored = true;
   {
     p.committed_next_offset = pw->next_offset;
     p.committed_watermark = pw->watermark;
@@ -1452,9 +1598,34 @@ std::expected<std::vector<BatchResult>, std::string> EngineImpl::Erase(
         if (matches(k)) dks.emplace(k, std::move(d));
       }
     }
-    if (wkeys.empty() && dks.empty()) continue;
+    // Dedupe entries of the address, of every tenant (they carry the recipient's hash, no
+    // tenant): one key range.
+    std::vector<std::string> dsuffixes;
+    {
+      std::string hash_prefix;
+      PutBe64(&hash_prefix, XXH64(recipient.data(), recipient.size(), 0));
+      const std::string prefix = PartitionPrefix(id) + hash_prefix;
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator({}, cf(kDedupe)));
+      for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        dsuffixes.emplace_back(View(it->key()).substr(kPartitionBytes));
+      }
+      if (!it->status().ok()) return std::unexpected(Err("scan dedupe", it->status()));
+      for (const auto& [k, e] : p->dedupe) {
+        if (std::string_view(k).starts_with(hash_prefix) && !e.erased) dsuffixes.push_back(k);
+      }
+      std::sort(dsuffixes.begin(), dsuffixes.end());
+      dsuffixes.erase(std::unique(dsuffixes.begin(), dsuffixes.end()), dsuffixes.end());
+    }
+    if (wkeys.empty() && dks.empty() && dsuffixes.empty()) continue;
     BatchResult r;
     Batch b = StartBatch(p, &r);
+    for (const std::string& sfx : dsuffixes) {
+      auto [it, ins] = p->dedupe.try_emplace(sfx);
+      it->second.erased = true;
+      it->second.seen = 0;
+      it->second.seq = b.seq;
+      b.dedupe.push_back(&it->first);
+    }
     for (const std::string& k : wkeys) {
       auto [it, ins] = p->windows.try_emplace(k);
       TouchWindow(&b, &it->first, &it->second);
@@ -1617,6 +1788,11 @@ RestorerImpl::RestorerImpl(EngineImpl* engine, std::int32_t partition)
   if (engine_->db_->Get({}, engine_->cf(EngineImpl::kMeta), key, &v).ok()) {
     DecodeOffsets(v, &no, &watermark_, &has_watermark_);
   }
+  key.back() = kMetaDedupe;
+  if (!engine_->db_->Get({}, engine_->cf(EngineImpl::kMeta), key, &v).ok() ||
+      !Reader(v).Fixed(&legacy_dedupe_wm_)) {
+    legacy_dedupe_wm_ = has_watermark_ ? watermark_ : kNoLegacy;  // as EngineImpl::Load
+  }
 }
 
 std::expected<void, std::string> RestorerImpl::Add(std::int64_t /*changelog_offset*/,
@@ -1648,6 +1824,9 @@ std::expected<void, std::string> RestorerImpl::Add(std::int64_t /*changelog_offs
   std::uint8_t h = 0;
   if (!r.Fixed(&h) || !r.Fixed(&flags)) return std::unexpected("malformed commit marker");
   has_wm = h != 0;
+  // A batch of an earlier version (no mark) wrote old dedupe keys up to its watermark.
+  std::int64_t legacy = has_wm ? wm : kNoLegacy;
+  if ((flags & 2) != 0 && !r.Fixed(&legacy)) return std::unexpected("malformed commit marker");
   bool operator_batch = (flags & 1) != 0;
   std::string id(batch_id);
   bool skip = key.substr(1 + kPartitionBytes) != batch_id || seen_batches_.contains(id) ||
@@ -1666,6 +1845,7 @@ std::expected<void, std::string> RestorerImpl::Add(std::int64_t /*changelog_offs
     local_next_ = next;
     watermark_ = wm;
     has_watermark_ = has_wm;
+    legacy_dedupe_wm_ = std::max(legacy_dedupe_wm_, legacy);
     moved_ = true;
     seen_batches_.insert(std::move(id));
     if (wb_.GetDataSize() > (32u << 20)) {
@@ -1694,6 +1874,10 @@ std::expected<std::int64_t, std::string> RestorerImpl::Finish(std::int64_t end_o
     wb_.Put(engine_->cf(EngineImpl::kMeta), key,
             EncodeOffsets(local_next_.value_or(-1), watermark_, has_watermark_))
         .PermitUncheckedError();
+    key.back() = kMetaDedupe;
+    std::string mark;
+    PutFixed<std::int64_t>(&mark, legacy_dedupe_wm_);
+    wb_.Put(engine_->cf(EngineImpl::kMeta), key, mark).PermitUncheckedError();
   }
   std::string key = prefix_;
   key.push_back(kMetaChangelog);

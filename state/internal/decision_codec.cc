@@ -1,12 +1,10 @@
 #include "state/internal/decision_codec.h"
 
-#define XXH_INLINE_ALL
-#include <xxhash.h>
-
 #include <cstdio>
 
 #include "state/internal/codec.h"
 #include "state/internal/keys.h"
+#include "state/internal/xxhash.h"
 
 namespace bouncestream::state::internal {
 namespace {

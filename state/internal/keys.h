@@ -3,8 +3,10 @@
 //   windows   [p][kind][fields joined by 0x1F]                    -> window value (merge)
 //   decisions [p][slot][fields joined by 0x1F]                    -> decision value
 //   expiry    [p][expires_at: i64 order-preserving BE][slot][fields] -> ""
-//   dedupe    [p][event id]                                       -> i64 seen (watermark)
-//   meta      [p]'o' -> next_offset, watermark;  [p]'c' -> changelog position
+//   dedupe    [p][xxh64(recipient): u64 BE][event id]             -> i64 seen (watermark)
+//             (before 2026-12-02: [p][event id], read during the upgrade, see DedupeMark)
+//   meta      [p]'o' -> next_offset, watermark;  [p]'c' -> changelog position;
+//             [p]'k' -> the dedupe upgrade mark (i64)
 // Decision slots: 'T' tenant suppression (tenant, recipient), 'S' sender suppression (tenant,
 // recipient, sender), 'D' domain pause (tenant, domain, sender), 'I' ip pause (ip, vendor),
 // 'A' alert (tenant, sender, reason).
@@ -17,6 +19,7 @@
 #include <string_view>
 
 #include "state/internal/codec.h"
+#include "state/internal/xxhash.h"
 
 namespace bouncestream::state::internal {
 
@@ -51,6 +54,18 @@ inline void BuildKey(std::string* out, std::int32_t p, char tag,
 
 inline constexpr char kMetaOffsets = 'o';
 inline constexpr char kMetaChangelog = 'c';
+inline constexpr char kMetaDedupe = 'k';
+
+// A dedupe key after its partition prefix: one source event can carry several recipients (an
+// SES notice's bouncedRecipients, a KumoMTA record's recipients share one id), so an event is
+// identified by its id *and* its recipient. The recipient enters as a hash, first, so that
+// every entry of one address is one key range (GDPR erase).
+inline constexpr std::size_t kRecipientHashBytes = 8;
+inline void AppendDedupeSuffix(std::string_view recipient, std::string_view event_id,
+                               std::string* out) {
+  PutBe64(out, XXH64(recipient.data(), recipient.size(), 0));
+  out->append(event_id);
+}
 
 // Changelog keys: one byte naming the column family, then the RocksDB key; the commit marker
 // is 'm' [p] batch_id (unique per batch, so log compaction never removes it).

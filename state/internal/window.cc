@@ -1,13 +1,15 @@
 #include "state/internal/window.h"
 
 #include <algorithm>
+#include <limits>
 
 #include "state/internal/codec.h"
 
 namespace bouncestream::state::internal {
 namespace {
 
-constexpr std::uint8_t kFormat = 1;
+constexpr std::uint8_t kFormat = 1;         // no ids section
+constexpr std::uint8_t kFormatWithIds = 2;  // + ids section (recipient windows)
 
 std::int64_t FloorTo(std::int64_t t, std::int64_t width) {
   std::int64_t q = t / width;
@@ -79,17 +81,27 @@ bool Overlaps(const Bucket& b, const WindowSpec& spec, std::int64_t now, std::in
   return b.start <= now && b.start + spec.width_ms > now - window;
 }
 
+// Ids (and the spill mark) seen at or after `ids_from` are encoded.
 void EncodeParts(const Window& w, std::size_t first_bucket, std::size_t first_soft,
-                 std::int64_t reset, bool with_tag, std::string* out) {
+                 std::int64_t reset, bool with_tag, std::int64_t ids_from, std::string* out) {
+  std::size_t nids = 0, id_bytes = 0;
+  for (const SeenId& s : w.ids) {
+    if (s.seen_ms < ids_from) continue;
+    ++nids;
+    id_bytes += 1 + s.id.size() + 8;
+  }
+  const bool spilled = w.spilled_ms != kNotSpilled && w.spilled_ms >= ids_from;
+  const bool with_ids = nids > 0 || spilled;
   {  // one allocation: the exact encoded size
     std::size_t n = 1 + 8 + 8 + 1 + (with_tag ? w.tag.size() : 0) + 1 +
                     8 * (w.soft_times.size() - first_soft) + 2;
     for (std::size_t i = first_bucket; i < w.buckets.size(); ++i) {
       n += 8 * 3 + 2 + 6 * w.buckets[i].counters.size() + 1 + 8 * w.buckets[i].hashes.size();
     }
+    if (with_ids) n += 1 + id_bytes + 8;
     out->reserve(out->size() + n);
   }
-  out->push_back(static_cast<char>(kFormat));
+  out->push_back(static_cast<char>(with_ids ? kFormatWithIds : kFormat));
   PutFixed<std::int64_t>(out, reset);
   PutFixed<std::int64_t>(out, with_tag ? w.tag_ms : 0);
   std::string_view tag = with_tag ? std::string_view(w.tag) : std::string_view();
@@ -114,6 +126,44 @@ void EncodeParts(const Window& w, std::size_t first_bucket, std::size_t first_so
     out->push_back(static_cast<char>(b.hashes.size()));
     for (std::uint64_t h : b.hashes) PutFixed<std::uint64_t>(out, h);
   }
+  if (!with_ids) return;
+  out->push_back(static_cast<char>(nids));
+  for (const SeenId& s : w.ids) {
+    if (s.seen_ms < ids_from) continue;
+    out->push_back(static_cast<char>(s.id.size()));
+    out->append(s.id);
+    PutFixed<std::int64_t>(out, s.seen_ms);
+  }
+  PutFixed<std::int64_t>(out, spilled ? w.spilled_ms : kNotSpilled);
+}
+
+// An id or the spill mark seen at or after `ids_from`.
+bool IdsLive(const Window& w, std::int64_t ids_from) {
+  if (w.spilled_ms != kNotSpilled && w.spilled_ms >= ids_from) return true;
+  for (const SeenId& s : w.ids) {
+    if (s.seen_ms >= ids_from) return true;
+  }
+  return false;
+}
+
+// *a = a (+) b for the ids: the union, the larger `seen_ms` of an id in both.
+void MergeIds(Window* a, const Window& b) {
+  a->spilled_ms = std::max(a->spilled_ms, b.spilled_ms);
+  if (b.ids.empty()) return;
+  std::vector<SeenId> out;
+  out.reserve(a->ids.size() + b.ids.size());
+  std::size_t i = 0, j = 0;
+  while (i < a->ids.size() || j < b.ids.size()) {
+    if (j == b.ids.size() || (i < a->ids.size() && a->ids[i].id < b.ids[j].id)) {
+      out.push_back(std::move(a->ids[i++]));
+    } else if (i == a->ids.size() || b.ids[j].id < a->ids[i].id) {
+      out.push_back(b.ids[j++]);
+    } else {
+      out.push_back(std::move(a->ids[i++]));
+      out.back().seen_ms = std::max(out.back().seen_ms, b.ids[j++].seen_ms);
+    }
+  }
+  a->ids = std::move(out);
 }
 
 }  // namespace
@@ -222,6 +272,7 @@ void MergeWindow(Window* a, const Window& b, const WindowSpec& spec) {
     a->soft_times = std::move(st);
   }
   a->reset_ms = std::max(a->reset_ms, b.reset_ms);
+  MergeIds(a, b);
   if (!b.tag.empty() && TagWins(b.tag_ms, b.tag, a->tag_ms, a->tag)) {
     a->tag_ms = b.tag_ms;
     a->tag = b.tag;
@@ -230,15 +281,15 @@ void MergeWindow(Window* a, const Window& b, const WindowSpec& spec) {
 }
 
 void EncodeWindow(const Window& w, std::string* out) {
-  EncodeParts(w, 0, 0, w.reset_ms, true, out);
+  EncodeParts(w, 0, 0, w.reset_ms, true, std::numeric_limits<std::int64_t>::min(), out);
 }
 
 bool DecodeWindow(std::string_view in, Window* w) {
   *w = Window();
   Reader r(in);
   std::uint8_t format = 0, taglen = 0, nsoft = 0;
-  if (!r.Fixed(&format) || format != kFormat || !r.Fixed(&w->reset_ms) || !r.Fixed(&w->tag_ms) ||
-      !r.Fixed(&taglen)) {
+  if (!r.Fixed(&format) || (format != kFormat && format != kFormatWithIds) ||
+      !r.Fixed(&w->reset_ms) || !r.Fixed(&w->tag_ms) || !r.Fixed(&taglen)) {
     return false;
   }
   w->tag.resize(taglen);
@@ -270,6 +321,24 @@ bool DecodeWindow(std::string_view in, Window* w) {
       if (!r.Fixed(&h)) return false;
     }
   }
+  if (format == kFormatWithIds) {
+    std::uint8_t nids = 0;
+    if (!r.Fixed(&nids)) return false;
+    w->ids.resize(nids);
+    for (SeenId& s : w->ids) {
+      std::uint8_t len = 0;
+      if (!r.Fixed(&len)) return false;
+      s.id.resize(len);
+      for (auto& ch : s.id) {
+        if (!r.Fixed(&ch)) return false;
+      }
+      if (!r.Fixed(&s.seen_ms)) return false;
+    }
+    if (!r.Fixed(&w->spilled_ms)) return false;
+    for (std::size_t i = 1; i < w->ids.size(); ++i) {
+      if (!(w->ids[i - 1].id < w->ids[i].id)) return false;  // sorted, unique
+    }
+  }
   return r.Done();
 }
 
@@ -278,10 +347,11 @@ bool EncodeLive(const Window& w, const WindowSpec& spec, std::int64_t watermark_
   std::int64_t cutoff = watermark_ms - spec.retention_ms;
   std::size_t fb = 0;
   while (fb < w.buckets.size() && w.buckets[fb].start + spec.width_ms <= cutoff) ++fb;
-  if (fb == w.buckets.size()) return false;
+  const std::int64_t ids_from = watermark_ms - spec.ids_horizon_ms;
+  if (fb == w.buckets.size() && !IdsLive(w, ids_from)) return false;
   std::size_t fs = 0;
   while (fs < w.soft_times.size() && w.soft_times[fs] <= cutoff) ++fs;
-  EncodeParts(w, fb, fs, w.reset_ms > cutoff ? w.reset_ms : 0, w.tag_ms > cutoff, out);
+  EncodeParts(w, fb, fs, w.reset_ms > cutoff ? w.reset_ms : 0, w.tag_ms > cutoff, ids_from, out);
   return true;
 }
 
@@ -290,6 +360,7 @@ bool PhysicallyExpired(std::string_view value, const WindowSpec& spec, std::int6
   Window w;
   if (!DecodeWindow(value, &w)) return false;
   if (w.buckets.empty()) return true;
+  if (IdsLive(w, watermark_ms - spec.ids_horizon_ms)) return false;
   return w.buckets.back().start + spec.width_ms <=
          watermark_ms - spec.retention_ms - lateness_ms;
 }

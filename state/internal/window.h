@@ -11,6 +11,7 @@
 
 #include <array>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -36,6 +37,7 @@ int WindowKindIndex(char kind_byte);  // -1 when unknown
 struct WindowSpec {
   std::int64_t width_ms = kHourMs;
   std::int64_t retention_ms = 48 * kHourMs;  // buckets older than newest - retention are dropped
+  std::int64_t ids_horizon_ms = 0;  // recipient windows: the dedupe horizon of `Window::ids`
 };
 using WindowSpecs = std::array<WindowSpec, kWindowKindCount>;
 // Bucket widths are fixed per kind; retentions cover the largest window of any tenant's policy.
@@ -44,6 +46,8 @@ WindowSpecs SpecsFor(const PolicySet& policy);
 inline constexpr std::size_t kKmvSize = 64;     // smallest recipient hashes kept per bucket
 inline constexpr std::size_t kSoftTimes = 64;   // most recent soft-bounce times kept
 inline constexpr std::size_t kMaxTag = 255;
+inline constexpr std::size_t kSeenIds = 16;     // event ids kept in a recipient window
+inline constexpr std::size_t kMaxIdBytes = 255;  // longer ids are deduped in the dedupe family
 
 inline constexpr std::uint16_t CounterIndex(Signal s, std::uint8_t reason_code) {
   return static_cast<std::uint16_t>(static_cast<int>(s) * 64 + (reason_code & 63));
@@ -57,12 +61,25 @@ struct Bucket {
   std::vector<std::uint64_t> hashes;                              // sorted, <= kKmvSize
 };
 
+inline constexpr std::int64_t kNotSpilled = std::numeric_limits<std::int64_t>::min();
+
+// An event id a recipient window has seen, with the partition watermark after that event.
+struct SeenId {
+  std::string id;
+  std::int64_t seen_ms = 0;
+};
+
 struct Window {
   std::int64_t reset_ms = 0;            // last Delivered (recipient windows); 0 = none
   std::int64_t tag_ms = 0;              // time of `tag`
   std::string tag;                      // ip_vendor: the most recent DNSBL named
   std::vector<std::int64_t> soft_times; // sorted ascending, the largest kSoftTimes
   std::vector<Bucket> buckets;          // sorted by start
+  // Recipient windows (the engine keeps them, see state/README.md "Per event"): the ids of
+  // this recipient's events, sorted by id, at most kSeenIds; the older ones went to the dedupe
+  // family, and spilled_ms is the largest `seen_ms` that went there.
+  std::vector<SeenId> ids;
+  std::int64_t spilled_ms = kNotSpilled;
   bool Empty() const { return buckets.empty(); }
 };
 
@@ -85,11 +102,13 @@ void MergeWindow(Window* a, const Window& b, const WindowSpec& spec);
 void EncodeWindow(const Window& w, std::string* out);
 bool DecodeWindow(std::string_view in, Window* w);
 // The logically live part relative to the partition watermark (buckets ending after
-// watermark - retention), canonically encoded; false when nothing is live.
+// watermark - retention; ids and the spill mark seen at or after watermark - ids horizon),
+// canonically encoded; false when nothing is live.
 bool EncodeLive(const Window& w, const WindowSpec& spec, std::int64_t watermark_ms,
                 std::string* out);
 // Physical cleanup: true when no read can ever see this value again (its newest bucket ended
-// before watermark - retention - lateness; late events cannot reach further back).
+// before watermark - retention - lateness, late events cannot reach further back, and none of
+// its ids or its spill mark is within the ids horizon).
 bool PhysicallyExpired(std::string_view value, const WindowSpec& spec, std::int64_t watermark_ms,
                        std::int64_t lateness_ms);
 

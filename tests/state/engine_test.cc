@@ -1,6 +1,7 @@
 #include "state/engine.h"
 
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <algorithm>
 #include <map>
@@ -359,6 +360,127 @@ TEST_F(EngineTest, DuplicatesCountedOnceWithinHorizon) {
   EXPECT_EQ(r3->stats.applied, 1);
 }
 
+// One source event may carry several recipients (an SES notice's bouncedRecipients, a KumoMTA
+// record's recipients share one id): each recipient's event counts, each once.
+TEST_F(EngineTest, OneEventIdForSeveralRecipientsCountsEachOnce) {
+  Ev bob = E(Signal::kHardInvalid, kT0);
+  Ev carol = bob;
+  carol.recipient = "carol@example.com";
+  BatchResult r = RunOn(engine_.get(), {bob, carol, carol});
+  EXPECT_EQ(r.stats.applied, 2);
+  EXPECT_EQ(r.stats.duplicates, 1);
+  EXPECT_EQ(Of(r.decisions, DecisionKind::kSuppress).size(), 2u);
+  Open();  // committed entries, read back
+  BatchResult r2 = RunOn(engine_.get(), {carol, bob});
+  EXPECT_EQ(r2.stats.applied, 0);
+  EXPECT_EQ(r2.stats.duplicates, 2);
+}
+
+// A recipient window keeps the newest kSeenIds (16) ids; older ones go to the dedupe family
+// and still count, also after a reopen; an erase removes them too.
+TEST_F(EngineTest, IdsBeyondTheWindowsShareStillDedupe) {
+  std::vector<Ev> evs;
+  for (int i = 0; i < 20; ++i) evs.push_back(E(Signal::kTransient, kT0 + i));
+  BatchResult first = RunOn(engine_.get(), evs);
+  EXPECT_EQ(first.stats.applied, 20);
+  int spilled = 0;
+  for (const auto& rec : first.changelog) spilled += rec.key[0] == 'u' ? 1 : 0;
+  EXPECT_EQ(spilled, 4);
+  // Within one batch too: the spilled ones are found before they are written.
+  std::vector<Ev> twice = evs;
+  twice.insert(twice.end(), evs.begin(), evs.end());
+  for (Ev& e : twice) e.recipient = "carol@example.com";
+  BatchResult same_batch = RunOn(engine_.get(), twice);
+  EXPECT_EQ(same_batch.stats.applied, 20);
+  EXPECT_EQ(same_batch.stats.duplicates, 20);
+  Open();
+  BatchResult again = RunOn(engine_.get(), evs);
+  EXPECT_EQ(again.stats.applied, 0);
+  EXPECT_EQ(again.stats.duplicates, 20);
+  std::vector<std::int32_t> none;
+  auto erased = engine_->Erase("", "bob@example.com", none);
+  ASSERT_TRUE(erased);
+  ASSERT_EQ(erased->size(), 1u);
+  int tombstones = 0;
+  for (const auto& rec : (*erased)[0].changelog) {
+    if (rec.key[0] != 'u') continue;
+    EXPECT_FALSE(rec.value.has_value());
+    EXPECT_EQ(rec.key.find("bob@example.com"), std::string::npos);  // a hash, not the address
+    ++tombstones;
+  }
+  EXPECT_EQ(tombstones, 4);
+  ASSERT_TRUE(engine_->Commit((*erased)[0]));
+  BatchResult after = RunOn(engine_.get(), evs);
+  EXPECT_EQ(after.stats.applied, 20);  // forgotten
+}
+
+// A state dir or changelog of the version before per-recipient dedupe keys: its entries
+// ([p][event id]) still stop a re-delivered event within the horizon.
+TEST_F(EngineTest, DedupeEntriesOfTheEarlierFormatStillMatch) {
+  const Ev old = E(Signal::kHardInvalid, kT0);
+  // The changelog of one batch as the earlier version wrote it: the old dedupe key and a
+  // commit marker without the upgrade mark (flags 0).
+  auto fresh = OpenAt(dir_.Sub("upgraded"));
+  auto restorer = fresh->BeginRestore(0);
+  std::string p("\0\0\0\0", 4);
+  std::string seen, marker;
+  for (int i = 0; i < 8; ++i) seen.push_back(static_cast<char>((kT0 >> (8 * i)) & 0xff));
+  marker = std::string("\x05\0\0\0\0\0\0\0", 8) + seen + std::string("\x01\x00", 2);
+  ASSERT_TRUE(restorer->Add(0, "u" + p + old.id, seen, "old-1"));
+  ASSERT_TRUE(restorer->Add(1, "m" + p + "old-1", marker, "old-1"));
+  ASSERT_TRUE(restorer->Finish(2));
+  ASSERT_EQ(fresh->NextOffset(0), std::optional<std::int64_t>(5));
+  for (int reopen = 0; reopen < 2; ++reopen) {
+    std::vector<Ev> evs = {old};
+    auto obs = Obs(evs);
+    auto r = fresh->Apply(0, obs, 6);
+    ASSERT_TRUE(r) << r.error();
+    EXPECT_EQ(r->stats.duplicates, 1);
+    EXPECT_EQ(r->stats.applied, 0);
+    ASSERT_TRUE(fresh->Commit(*r));
+    fresh.reset();  // the mark is stored: the second pass reads it back
+    fresh = OpenAt(dir_.Sub("upgraded"));
+  }
+  // A new event with a new id still counts.
+  std::vector<Ev> evs = {E(Signal::kHardInvalid, kT0 + 1)};
+  auto obs = Obs(evs);
+  auto r = fresh->Apply(0, obs, 8);
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->stats.applied, 1);
+}
+
+// The same for a state dir the earlier version wrote (no upgrade mark in meta).
+TEST_F(EngineTest, DedupeEntriesOfAnEarlierStateDirStillMatch) {
+  const Ev old = E(Signal::kHardInvalid, kT0);
+  const std::string dir = dir_.Sub("old-dir");
+  OpenAt(dir).reset();  // creates the column families
+  {
+    std::vector<rocksdb::ColumnFamilyDescriptor> cfs;
+    for (const char* n : {"default", "windows", "decisions", "expiry", "dedupe", "meta"}) {
+      cfs.emplace_back(n, rocksdb::ColumnFamilyOptions());
+    }
+    std::vector<rocksdb::ColumnFamilyHandle*> h;
+    rocksdb::DB* raw = nullptr;
+    ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &h, &raw).ok());
+    std::string p("\0\0\0\0", 4), seen;
+    for (int i = 0; i < 8; ++i) seen.push_back(static_cast<char>((kT0 >> (8 * i)) & 0xff));
+    const std::string offsets = std::string("\x05\0\0\0\0\0\0\0", 8) + seen + "\x01";
+    EXPECT_TRUE(raw->Put({}, h[4], p + old.id, seen).ok());
+    EXPECT_TRUE(raw->Put({}, h[5], p + "o", offsets).ok());
+    for (auto* x : h) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(x).ok());
+    EXPECT_TRUE(raw->Close().ok());
+    delete raw;
+  }
+  auto engine = OpenAt(dir);
+  ASSERT_EQ(engine->NextOffset(0), std::optional<std::int64_t>(5));
+  std::vector<Ev> evs = {old, E(Signal::kHardInvalid, kT0 + 1)};
+  auto obs = Obs(evs);
+  auto r = engine->Apply(0, obs, 7);
+  ASSERT_TRUE(r) << r.error();
+  EXPECT_EQ(r->stats.duplicates, 1);
+  EXPECT_EQ(r->stats.applied, 1);
+}
+
 TEST_F(EngineTest, LateEventsInsideBoundCountTooLateDropped) {
   std::vector<Ev> evs;
   evs.push_back(E(Signal::kTransient, kT0 + 10 * kDayMs, "x@example.com"));
@@ -715,9 +837,10 @@ TEST_F(EngineTest, ChangelogRecordsAndMarker) {
   ASSERT_TRUE(m.value.has_value());
   std::map<char, int> types;
   for (const auto& rec : r.changelog) ++types[rec.key[0]];
-  EXPECT_EQ(types['w'], 5);  // recipient, sender_recipient, domain, sender_domain, ip_vendor
+  // recipient, domain, sender_domain, ip_vendor (sender_recipient: EndUserBlock events only)
+  EXPECT_EQ(types['w'], 4);
   EXPECT_EQ(types['d'], 1);
-  EXPECT_EQ(types['u'], 1);
+  EXPECT_EQ(types['u'], 0);  // the event id is in the recipient window
   EXPECT_EQ(types['m'], 1);
   auto r2 = RunOn(engine_.get(), {E(Signal::kTransient, kT0 + 1)});
   EXPECT_NE(r.batch_id, r2.batch_id);
@@ -767,9 +890,9 @@ TEST_F(EngineTest, DeferredApplyCommitsNothingUntilCheckpoint) {
   std::map<char, int> types;
   for (const auto& rec : r2->changelog) ++types[rec.key[0]];
   EXPECT_EQ(types['d'], 1);  // the decision of the first call
-  EXPECT_EQ(types['u'], 3);
+  EXPECT_EQ(types['u'], 0);  // the ids are in the recipient window
   EXPECT_EQ(types['m'], 1);
-  EXPECT_EQ(types['w'], 5);  // the same five keys, once
+  EXPECT_EQ(types['w'], 4);  // the same four keys, once
   ASSERT_TRUE(engine_->Commit(*r2));
   EXPECT_EQ(engine_->NextOffset(0), std::optional<std::int64_t>(3));
   auto lifted = engine_->Lift(r1->decisions[0].decision_id, "", none);
@@ -806,8 +929,9 @@ TEST_F(EngineTest, OperatorLift) {
 }
 
 TEST_F(EngineTest, EraseRemovesRecipient) {
-  Run({E(Signal::kHardInvalid, kT0), E(Signal::kEndUserBlock, kT0 + 1),
-       E(Signal::kHardInvalid, kT0 + 2, "other@example.com")});
+  const Ev bob_hard = E(Signal::kHardInvalid, kT0);
+  const Ev other_hard = E(Signal::kHardInvalid, kT0 + 2, "other@example.com");
+  Run({bob_hard, E(Signal::kEndUserBlock, kT0 + 1), other_hard});
   ASSERT_EQ(engine_->Query("acme", "bob@example.com").size(), 2u);
   auto before = engine_->Summaries();
   ASSERT_EQ(before.size(), 1u);
@@ -835,6 +959,7 @@ TEST_F(EngineTest, EraseRemovesRecipient) {
   int tombstones = 0;
   for (const auto& rec : r.changelog) {
     if (rec.key[0] == 'w' && !rec.value) ++tombstones;
+    EXPECT_NE(rec.key[0], 'u');  // bob's event ids were in his recipient window
   }
   EXPECT_EQ(tombstones, 2);  // recipient and sender_recipient windows
   ASSERT_TRUE(engine_->Commit(r));
@@ -844,7 +969,15 @@ TEST_F(EngineTest, EraseRemovesRecipient) {
   EXPECT_NE(after[0].hash, before[0].hash);
   EXPECT_EQ(after[0].window_keys, before[0].window_keys - 2);
   EXPECT_EQ(after[0].active_decisions, 1);
-  // Nothing left to erase; every tenant.
+  // Bob's event ids are forgotten too (a re-delivery counts again); other's are not.
+  BatchResult again_bob = RunOn(engine_.get(), {bob_hard, other_hard});
+  EXPECT_EQ(again_bob.stats.applied, 1);
+  EXPECT_EQ(again_bob.stats.duplicates, 1);
+  ASSERT_EQ(engine_->Query("acme", "bob@example.com").size(), 1u);
+  auto erased2 = engine_->Erase("acme", "bob@example.com", none);
+  ASSERT_TRUE(erased2);
+  ASSERT_EQ(erased2->size(), 1u);
+  ASSERT_TRUE(engine_->Commit((*erased2)[0]));
   auto again = engine_->Erase("", "bob@example.com", none);
   ASSERT_TRUE(again);
   EXPECT_TRUE(again->empty());

@@ -122,5 +122,71 @@ TEST(WindowTest, LiveEncodingIgnoresExpiredBuckets) {
   EXPECT_TRUE(PhysicallyExpired(Enc(a), spec, kT0 + 8 * kDayMs, 7 * kDayMs));
 }
 
+Window WithoutIds(Window w) {
+  w.ids.clear();
+  w.spilled_ms = kNotSpilled;
+  return w;
+}
+
+TEST(WindowTest, IdsRoundTripCountAsLiveAndKeepTheValue) {
+  WindowSpec spec{kDayMs, 2 * kDayMs};
+  spec.ids_horizon_ms = 3 * kDayMs;
+  Window w;
+  AddEvent(&w, spec, {kT0, CounterIndex(Signal::kHardInvalid, 0), false, 0, false, false, ""});
+  const std::string without_ids = Enc(w);
+  EXPECT_EQ(without_ids[0], 1);  // format 1: no ids section
+  w.ids = {{"a", kT0}, {"b", kT0 + 5}};
+  w.spilled_ms = kT0 - 10;
+  const std::string with_ids = Enc(w);
+  EXPECT_EQ(with_ids[0], 2);
+  Window back;
+  ASSERT_TRUE(DecodeWindow(with_ids, &back));
+  EXPECT_EQ(Enc(back), with_ids);
+  ASSERT_EQ(back.ids.size(), 2u);
+  EXPECT_EQ(back.ids[1].id, "b");
+  EXPECT_EQ(back.spilled_ms, kT0 - 10);
+  EXPECT_FALSE(DecodeWindow(with_ids.substr(0, with_ids.size() - 1), &back));
+  ASSERT_TRUE(DecodeWindow(without_ids, &back));  // the earlier format still reads
+  EXPECT_TRUE(back.ids.empty());
+  EXPECT_EQ(back.spilled_ms, kNotSpilled);
+  // Unsorted ids are rejected.
+  Window bad = w;
+  std::swap(bad.ids[0], bad.ids[1]);
+  EXPECT_FALSE(DecodeWindow(Enc(bad), &back));
+
+  // 3 days later the bucket is past its retention, id "b" is still within its horizon: the
+  // value is live and must not be dropped by compaction.
+  const std::int64_t later = kT0 + 3 * kDayMs + 2;
+  std::string live, none;
+  EXPECT_TRUE(EncodeLive(w, spec, later, &live));
+  EXPECT_FALSE(EncodeLive(WithoutIds(w), spec, later, &none));
+  EXPECT_FALSE(PhysicallyExpired(with_ids, spec, later, 0));
+  EXPECT_TRUE(PhysicallyExpired(without_ids, spec, later, 0));
+  // Past the horizon the ids and the spill mark are no longer part of the live value.
+  std::string a, b;
+  ASSERT_TRUE(EncodeLive(w, spec, kT0 + kDayMs + 6, &a));
+  w.ids.erase(w.ids.begin());  // "a" (kT0) is past the horizon at kT0 + 3 days + 1
+  ASSERT_TRUE(EncodeLive(w, spec, kT0 + kDayMs + 6, &b));
+  EXPECT_NE(a, b);  // within the horizon every id counts
+  a.clear();
+  b.clear();
+  ASSERT_TRUE(EncodeLive(w, spec, kT0 + 3 * kDayMs + 1, &a));
+  w.ids.insert(w.ids.begin(), SeenId{"a", kT0});
+  ASSERT_TRUE(EncodeLive(w, spec, kT0 + 3 * kDayMs + 1, &b));
+  EXPECT_EQ(a, b);
+  EXPECT_TRUE(PhysicallyExpired(with_ids, spec, kT0 + 10 * kDayMs, kDayMs));
+
+  // Merge: the union, the larger time of an id in both.
+  Window x, y;
+  x.ids = {{"a", 1}, {"c", 5}};
+  y.ids = {{"a", 3}, {"b", 2}};
+  y.spilled_ms = 7;
+  MergeWindow(&x, y, spec);
+  ASSERT_EQ(x.ids.size(), 3u);
+  EXPECT_EQ(x.ids[0].seen_ms, 3);
+  EXPECT_EQ(x.ids[1].id, "b");
+  EXPECT_EQ(x.spilled_ms, 7);
+}
+
 }  // namespace
 }  // namespace bouncestream::state::internal
