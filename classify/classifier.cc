@@ -266,8 +266,13 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
   if (text_vendor) vendor_bits |= 1u << static_cast<unsigned>(*text_vendor);
   if (mx_vendor) vendor_bits |= 1u << static_cast<unsigned>(*mx_vendor);
   const std::uint32_t type_bit = 1u << static_cast<unsigned>(event.type);
-  const std::uint64_t code_word = PackWord(code_key.view());
-  const std::uint64_t status_word = PackWord(status);
+  // The code key's unused bytes are 0, so its 4 bytes are PackWord(code_key.view()); the status
+  // word is packed only if a rule with when_status is reached.
+  std::uint64_t code_word = 0;
+  static_assert(sizeof(code_key.buf) <= sizeof(code_word));
+  std::memcpy(&code_word, code_key.buf, sizeof(code_key.buf));
+  std::uint64_t status_word = 0;
+  bool status_packed = false;
   auto any_packed = [this](std::uint32_t begin, std::uint32_t end, std::uint64_t word) {
     for (std::uint32_t k = begin; k < end; ++k) {
       if ((word & prefixes_[k].mask) == prefixes_[k].value) return true;
@@ -298,9 +303,12 @@ Classification Classifier::Decide(const BounceEvent& event, std::string_view tex
       if (!r.when_status.empty() && !AnyPrefix(r.when_status, status)) continue;
     } else {
       if (k.code_begin != k.code_end && !any_packed(k.code_begin, k.code_end, code_word)) continue;
-      if (k.status_begin != k.status_end &&
-          !any_packed(k.status_begin, k.status_end, status_word)) {
-        continue;
+      if (k.status_begin != k.status_end) {
+        if (!status_packed) {
+          status_word = PackWord(status);
+          status_packed = true;
+        }
+        if (!any_packed(k.status_begin, k.status_end, status_word)) continue;
       }
     }
     decided = &r;
