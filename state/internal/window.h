@@ -48,6 +48,7 @@ inline constexpr std::size_t kSoftTimes = 64;   // most recent soft-bounce times
 inline constexpr std::size_t kMaxTag = 255;
 inline constexpr std::size_t kSeenIds = 16;     // event ids kept in a recipient window
 inline constexpr std::size_t kMaxIdBytes = 255;  // longer ids are deduped in the dedupe family
+static_assert(kSeenIds <= 255 && kMaxIdBytes <= 255, "the ids section encodes both as a u8");
 
 inline constexpr std::uint16_t CounterIndex(Signal s, std::uint8_t reason_code) {
   return static_cast<std::uint16_t>(static_cast<int>(s) * 64 + (reason_code & 63));
