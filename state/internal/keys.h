@@ -4,7 +4,8 @@
 //   decisions [p][slot][fields joined by 0x1F]                    -> decision value
 //   expiry    [p][expires_at: i64 order-preserving BE][slot][fields] -> ""
 //   dedupe    [p][xxh64(recipient): u64 BE][event id]             -> i64 seen (watermark)
-//             (before 2026-12-02: [p][event id], read during the upgrade, see DedupeMark)
+//             (before 2026-12-02: [p][event id], still read during the upgrade: see
+//             Part::legacy_dedupe_wm in engine.cc and state/README.md "Dedupe upgrade")
 //   meta      [p]'o' -> next_offset, watermark;  [p]'c' -> changelog position;
 //             [p]'k' -> the dedupe upgrade mark (i64)
 // Decision slots: 'T' tenant suppression (tenant, recipient), 'S' sender suppression (tenant,
