@@ -54,6 +54,13 @@ namespace {
 
 constexpr std::int64_t kNoExpiry = std::numeric_limits<std::int64_t>::max();
 constexpr std::int64_t kNoLegacy = std::numeric_limits<std::int64_t>::min();
+
+// The dedupe upgrade mark of state written without one (a state dir, or a changelog batch, of
+// the version before per-recipient dedupe keys): its old keys reach up to its watermark; events
+// set the watermark, so without one there are none.
+std::int64_t MarkOfUnmarkedState(bool has_watermark, std::int64_t watermark) {
+  return has_watermark ? watermark : kNoLegacy;
+}
 constexpr std::size_t kExampleCap = 512;
 
 struct StringHash {
@@ -491,9 +498,7 @@ std::expected<Part*, std::string> EngineImpl::Load(std::int32_t partition) {
     }
     p.dedupe_mark_stored = true;
   } else if (s.IsNotFound()) {
-    // No mark: state of an earlier version holds old dedupe keys up to its watermark (events
-    // set the watermark, so without one there are none).
-    p.legacy_dedupe_wm = p.committed_has_watermark ? p.committed_watermark : kNoLegacy;
+    p.legacy_dedupe_wm = MarkOfUnmarkedState(p.committed_has_watermark, p.committed_watermark);
   } else {
     return std::unexpected(Err("read meta", s));
   }
@@ -1791,7 +1796,7 @@ RestorerImpl::RestorerImpl(EngineImpl* engine, std::int32_t partition)
   key.back() = kMetaDedupe;
   if (!engine_->db_->Get({}, engine_->cf(EngineImpl::kMeta), key, &v).ok() ||
       !Reader(v).Fixed(&legacy_dedupe_wm_)) {
-    legacy_dedupe_wm_ = has_watermark_ ? watermark_ : kNoLegacy;  // as EngineImpl::Load
+    legacy_dedupe_wm_ = MarkOfUnmarkedState(has_watermark_, watermark_);
   }
 }
 
@@ -1824,8 +1829,7 @@ std::expected<void, std::string> RestorerImpl::Add(std::int64_t /*changelog_offs
   std::uint8_t h = 0;
   if (!r.Fixed(&h) || !r.Fixed(&flags)) return std::unexpected("malformed commit marker");
   has_wm = h != 0;
-  // A batch of an earlier version (no mark) wrote old dedupe keys up to its watermark.
-  std::int64_t legacy = has_wm ? wm : kNoLegacy;
+  std::int64_t legacy = MarkOfUnmarkedState(has_wm, wm);  // a batch of the earlier version
   if ((flags & 2) != 0 && !r.Fixed(&legacy)) return std::unexpected("malformed commit marker");
   bool operator_batch = (flags & 1) != 0;
   std::string id(batch_id);

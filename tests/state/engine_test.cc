@@ -7,6 +7,7 @@
 #include <map>
 #include <random>
 
+#include "state/internal/codec.h"
 #include "tests/state/test_util.h"
 
 namespace bouncestream::state {
@@ -423,9 +424,10 @@ TEST_F(EngineTest, DedupeEntriesOfTheEarlierFormatStillMatch) {
   auto fresh = OpenAt(dir_.Sub("upgraded"));
   auto restorer = fresh->BeginRestore(0);
   std::string p("\0\0\0\0", 4);
-  std::string seen, marker;
-  for (int i = 0; i < 8; ++i) seen.push_back(static_cast<char>((kT0 >> (8 * i)) & 0xff));
-  marker = std::string("\x05\0\0\0\0\0\0\0", 8) + seen + std::string("\x01\x00", 2);
+  std::string seen, marker;  // i64 LE; next_offset, watermark, has_watermark, flags
+  internal::PutFixed<std::int64_t>(&seen, kT0);
+  internal::PutFixed<std::int64_t>(&marker, 5);
+  marker += seen + std::string("\x01\x00", 2);
   ASSERT_TRUE(restorer->Add(0, "u" + p + old.id, seen, "old-1"));
   ASSERT_TRUE(restorer->Add(1, "m" + p + "old-1", marker, "old-1"));
   ASSERT_TRUE(restorer->Finish(2));
@@ -462,9 +464,10 @@ TEST_F(EngineTest, DedupeEntriesOfAnEarlierStateDirStillMatch) {
     std::vector<rocksdb::ColumnFamilyHandle*> h;
     rocksdb::DB* raw = nullptr;
     ASSERT_TRUE(rocksdb::DB::Open(rocksdb::DBOptions(), dir, cfs, &h, &raw).ok());
-    std::string p("\0\0\0\0", 4), seen;
-    for (int i = 0; i < 8; ++i) seen.push_back(static_cast<char>((kT0 >> (8 * i)) & 0xff));
-    const std::string offsets = std::string("\x05\0\0\0\0\0\0\0", 8) + seen + "\x01";
+    std::string p("\0\0\0\0", 4), seen, offsets;  // next_offset, watermark, has_watermark
+    internal::PutFixed<std::int64_t>(&seen, kT0);
+    internal::PutFixed<std::int64_t>(&offsets, 5);
+    offsets += seen + "\x01";
     EXPECT_TRUE(raw->Put({}, h[4], p + old.id, seen).ok());
     EXPECT_TRUE(raw->Put({}, h[5], p + "o", offsets).ok());
     for (auto* x : h) EXPECT_TRUE(raw->DestroyColumnFamilyHandle(x).ok());
