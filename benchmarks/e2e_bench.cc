@@ -10,7 +10,13 @@
 // (MakeRecords: TrafficGenerator's stream, `scale` x the distinct recipients), keyed by recipient
 // domain with the murmur2 partitioner, so that each classified partition is fed by one input
 // partition in input order. The mock broker keeps 5 MiB per partition, so the input is produced
-// in chunks: at most `window` events may be produced and not yet committed by the state stage.
+// in chunks: at most `window` events may be produced and not yet read and classified (the
+// classified topic's high watermarks: what the input stage has turned into classified records),
+// and at most 4 x `window` not yet committed by the state stage (a processor with a backlog
+// checkpoints every second or 10,000 records per partition, so its committed offsets trail what
+// it has read by up to a second; bounding the commits by `window` alone would measure that
+// cadence instead of the processor). Unread records never pass the mock's retention; if one did,
+// the run fails on the offset reset.
 // Timed from the first input record produced until the group's committed offsets cover every
 // input record and every classified record (the state stage stores its offsets only after the
 // batch's decisions and changelog records are acknowledged and its RocksDB WriteBatch is written;
@@ -228,6 +234,20 @@ bool RunOnce(const std::vector<GeneratedRecord>& records, const std::vector<benc
     }
   } destroy{producer, watcher};
 
+  // What the input stage has produced to the classified topic (its high watermarks, summed).
+  std::int64_t read_classified = 0;
+  auto poll_read = [&] {
+    std::int64_t sum = 0;
+    for (int p = 0; p < bench::kPartitions; ++p) {
+      std::int64_t low = 0, high = 0;
+      if (rd_kafka_query_watermark_offsets(watcher, kClassified, p, &low, &high, 5000) !=
+          RD_KAFKA_RESP_ERR_NO_ERROR) {
+        return;
+      }
+      sum += high;
+    }
+    read_classified = sum;
+  };
   // Committed offsets of the group: input and classified, summed; also whether all are done.
   std::int64_t committed_input = 0, committed_classified = 0;
   auto poll_committed = [&]() -> bool {
@@ -269,7 +289,8 @@ bool RunOnce(const std::vector<GeneratedRecord>& records, const std::vector<benc
   while (!done) {
     // Produce while the backlog allows it.
     while (next < records.size() &&
-           produced_events - committed_classified < static_cast<std::int64_t>(window)) {
+           produced_events - read_classified < static_cast<std::int64_t>(window) &&
+           produced_events - committed_classified < 4 * static_cast<std::int64_t>(window)) {
       const GeneratedRecord& r = records[next];
       rd_kafka_vu_t vu[4];
       vu[0].vtype = RD_KAFKA_VTYPE_TOPIC;
@@ -295,6 +316,7 @@ bool RunOnce(const std::vector<GeneratedRecord>& records, const std::vector<benc
     rd_kafka_poll(producer, 0);
     if (Clock::now() - last_poll >= std::chrono::milliseconds(50)) {
       last_poll = Clock::now();
+      poll_read();
       done = poll_committed() && next == records.size();
       sample_rss();
       for (auto& p : procs) {
