@@ -128,19 +128,18 @@ DecodeError JsonError(simdjson::error_code code, std::string_view where) {
 
 simdjson::error_code StringValue(simdjson::ondemand::value value, Arena* arena,
                                  std::string_view* out) {
-  // The token runs from the opening quote to the next structural character: the closing quote
-  // is its last quote (only white space follows it).
-  const std::string_view raw = value.raw_json_token();
-  std::size_t end = raw.size();
-  while (end > 1 && raw[end - 1] != '"') --end;
-  if (end >= 2 && raw[0] == '"') {
-    const std::string_view content = raw.substr(1, end - 2);
-    if (!HasBackslash(content)) {
+  // The token starts at the opening quote. Stage 1 saw its closing quote and the document is
+  // padded, so one scan for the first '"' or '\\' after it stays inside the buffer: a '"' first
+  // means the string holds no escape and ends there.
+  const char* const raw = value.raw_json_token().data();
+  if (raw[0] == '"') {
+    const std::size_t n = QuoteOrBackslash(raw + 1);
+    if (raw[1 + n] == '"') {
       // Nothing to unescape, and UTF-8 was validated with the document. Consuming the value
       // (without unescaping) lets the iterator step over it instead of skipping it later.
       simdjson::ondemand::raw_json_string ignored;
       if (auto err = value.get_raw_json_string().get(ignored)) return err;
-      *out = content;
+      *out = std::string_view(raw + 1, n);
       return simdjson::SUCCESS;
     }
   }

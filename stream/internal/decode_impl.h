@@ -166,24 +166,6 @@ inline std::size_t QuoteOrBackslash(const char* p) {
 #endif
 }
 
-// True when s (inside a padded document: up to 15 bytes past its end may be read) holds a '\\'.
-inline bool HasBackslash(std::string_view s) {
-#if defined(__SSE2__)
-  const __m128i backslash = _mm_set1_epi8('\\');
-  const char* const p = s.data();
-  const std::size_t n = s.size();
-  for (std::size_t i = 0; i < n; i += 16) {
-    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(
-        _mm_cmpeq_epi8(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)), backslash)));
-    if (n - i < 16) mask &= (1u << (n - i)) - 1;
-    if (mask != 0) return true;
-  }
-  return false;
-#else
-  return std::memchr(s.data(), '\\', s.size()) != nullptr;
-#endif
-}
-
 // The key of a field: a view into the document when it holds no escape (the usual case: compared
 // in place, as the raw-key loop of probe_parse does), else unescaped into the parser's buffer.
 inline simdjson::error_code FieldKey(simdjson::ondemand::field& field, std::string_view* key) {
