@@ -28,12 +28,15 @@
 // offset reset and no truncated changelog in their logs, and the state dirs (opened read-only
 // after the run; per partition the dir with the highest next offset) hold exactly the partition
 // hashes (all windows and active decisions) and next offsets of path_common.h's in-process pass
-// over the same records (the reference; computed before the runs).
+// over the same records (the reference; computed before the runs). When the hashes differ, every
+// partition of the input and classified topics that the broker still holds (its last 5 MiB) is
+// written to the run's dir (input-P.txt, classified-P.txt: offset, headers, value), next to what
+// was produced (expected-input-P.txt), before the broker stops.
 //
 // Output: "ours_e2e_i<instances>_x<scale> median <events/s> events/s cpu_s_per_M <c> ... runs: ..."
 // E2E_BENCH_SOAK_SECONDS=600: instead, the memory run (Soak below; `window` applies).
 // Environment: E2E_BENCH_DIR (work dir, default $TMPDIR/e2e_bench-PID), E2E_BENCH_KEEP=1 (keep
-// logs and state dirs), E2E_BENCH_RUN_ARGS (extra `run` arguments).
+// logs, state dirs and the reference's state dir), E2E_BENCH_RUN_ARGS (extra `run` arguments).
 #include <fcntl.h>
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
@@ -156,6 +159,47 @@ int LastAssigned(const std::string& log) {
   const std::size_t c = s.find("\"count\":", p);
   if (c == std::string::npos) return -1;
   return std::atoi(s.c_str() + c + 8);
+}
+
+// After a failed check: every record of `topic` partition `partition` (offset, headers, value, one
+// line each) into `file`, so a run that went wrong can be compared with the input it was fed.
+void DumpPartition(const std::string& bootstrap, const char* topic, int partition,
+                   const fs::path& file) {
+  rd_kafka_t* c = NewClient(RD_KAFKA_CONSUMER, {{"bootstrap.servers", bootstrap},
+                                                {"group.id", "e2e-dump"},
+                                                {"enable.auto.commit", "false"}});
+  if (c == nullptr) return;
+  std::int64_t low = 0, high = 0;
+  rd_kafka_query_watermark_offsets(c, topic, partition, &low, &high, 5000);
+  rd_kafka_topic_partition_list_t* l = rd_kafka_topic_partition_list_new(1);
+  rd_kafka_topic_partition_list_add(l, topic, partition)->offset = RD_KAFKA_OFFSET_BEGINNING;
+  rd_kafka_assign(c, l);
+  rd_kafka_topic_partition_list_destroy(l);
+  std::ofstream out(file);
+  std::int64_t next = low;
+  const auto deadline = Clock::now() + std::chrono::seconds(30);
+  while (next < high && Clock::now() < deadline) {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(c, 200);
+    if (m == nullptr) continue;
+    if (m->err == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      out << m->offset << '\t';
+      rd_kafka_headers_t* h = nullptr;
+      if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+        const char* name = nullptr;
+        const void* v = nullptr;
+        std::size_t n = 0;
+        for (std::size_t i = 0;
+             rd_kafka_header_get_all(h, i, &name, &v, &n) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+          out << name << '=' << std::string_view(static_cast<const char*>(v), v ? n : 0) << ' ';
+        }
+      }
+      out << '\t' << std::string_view(static_cast<const char*>(m->payload), m->len) << '\n';
+      next = m->offset + 1;
+    }
+    rd_kafka_message_destroy(m);
+  }
+  rd_kafka_consumer_close(c);
+  rd_kafka_destroy(c);
 }
 
 struct Reference {
@@ -367,6 +411,17 @@ bool RunOnce(const std::vector<GeneratedRecord>& records, const std::vector<benc
   }
   const std::string got = bench::HashList(merged);
   if (got != ref.hashes) {
+    for (int p = 0; p < bench::kPartitions; ++p) {
+      DumpPartition(bootstrap, bench::kInputTopic, p,
+                    dir / ("input-" + std::to_string(p) + ".txt"));
+      DumpPartition(bootstrap, kClassified, p, dir / ("classified-" + std::to_string(p) + ".txt"));
+      std::ofstream expected(dir / ("expected-input-" + std::to_string(p) + ".txt"));
+      for (std::size_t i = 0; i < records.size(); ++i) {
+        if (placed[i].partition == p) {
+          expected << placed[i].offset << "\t\t" << records[i].value << '\n';
+        }
+      }
+    }
     return fail("state hashes differ from the in-process reference\n  broker run: " + got +
                 "\n  reference:  " + ref.hashes);
   }
@@ -541,7 +596,7 @@ int main(int argc, char** argv) {
     }
     ref.events = (*w)->stats().events;
     w->reset();
-    fs::remove_all(o.dir);
+    if (std::getenv("E2E_BENCH_KEEP") == nullptr) fs::remove_all(o.dir);
   }
   std::printf("e2e_bench: %zu records (%lld events), %d instance(s), recipients x%d, window %zu; "
               "reference hashes %s\n",

@@ -224,6 +224,7 @@ struct Processor::Impl {
   void FlushProducer(int timeout_ms);
   void OnRebalance(rd_kafka_resp_err_t err, rd_kafka_topic_partition_list_t* parts);
   int ChooseStartOffsets(rd_kafka_topic_partition_list_t* parts);
+  void FixEarliestOffsets(rd_kafka_topic_partition_list_t* parts);
   void RestartAfterResets(const std::vector<ResetError>& resets);
   PartitionTrack* TrackOf(const char* topic, std::int32_t partition);
 };

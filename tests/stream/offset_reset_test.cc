@@ -272,5 +272,34 @@ TEST_F(OffsetResetTest, CommittedOffsetRemovedByRetentionIsReported) {
   EXPECT_EQ(IntField(stopped, "offset_resets"), 1) << stopped;
 }
 
+// Scenario C: a new group starts on an empty partition, and retention removes its first records
+// before the processor fetches them (here the processor is frozen with SIGSTOP right after its
+// assignment; on the dev broker a fetch start delayed by librdkafka's offset query timer did the
+// same). The start was fixed as a number at the assignment, so the fetch is out of range and the
+// loss is reported; a start left as BEGINNING would have been looked up late, at the new log
+// start, and the removed records skipped silently.
+TEST_F(OffsetResetTest, RecordsRemovedBeforeANewGroupsFirstFetchAreReported) {
+  StartProcessor(0, "new-group", "t:auto");
+  ASSERT_TRUE(WaitFor(30000, [&] {
+    return LogOf(0).find("\"msg\":\"partitions assigned\"") != std::string::npos;
+  })) << LogOf(0).substr(0, 4000);
+  ASSERT_EQ(kill(processors_[0].pid, SIGSTOP), 0);
+  Produce("t", 12000, 600);  // ~7 MB: offset 0 leaves the mock's 5 MiB
+  const auto [low, high] = Watermarks("t", 0);
+  ASSERT_EQ(kill(processors_[0].pid, SIGCONT), 0);
+  ASSERT_GT(low, 0) << "offset 0 must have left the mock's retention";
+
+  const bool reported =
+      WaitFor(30000, [&] { return LogOf(0).find("offset reset") != std::string::npos; });
+  ASSERT_TRUE(reported) << "no offset reset logged:\n" << LogOf(0).substr(0, 4000);
+  const std::string line = LineWith(LogOf(0), "offset reset");
+  EXPECT_NE(line.find("\"level\":\"error\""), std::string::npos) << line;
+  EXPECT_EQ(IntField(line, "offset"), 0) << line;
+  EXPECT_EQ(IntField(line, "records_skipped"), low) << line;
+  const std::string stopped = RunUntilDeadLetters(0, high - low);
+  EXPECT_EQ(IntField(stopped, "records_in"), high - low) << stopped;
+  EXPECT_EQ(IntField(stopped, "offset_resets"), 1) << stopped;
+}
+
 }  // namespace
 }  // namespace bouncestream::stream
