@@ -836,7 +836,13 @@ void Processor::Impl::RetryState() {
     const auto next = engine->NextOffset(p.partition);
     state_parts[p.partition] = {.next_offset = next ? *next : -1,
                                 .applied_offset = next ? *next : -1};
-    const std::int64_t target = next ? *next : RD_KAFKA_OFFSET_BEGINNING;
+    // Without committed state the partition replays from where its assignment started (a
+    // number since FixEarliestOffsets): records removed by retention since then are reported as
+    // an offset reset, not skipped by a fresh lookup of BEGINNING.
+    const PartitionTrack* track = TrackOf(p.topic, p.partition);
+    const std::int64_t target = next                                   ? *next
+                                : track != nullptr && track->start >= 0 ? track->start
+                                                                        : RD_KAFKA_OFFSET_BEGINNING;
     if (p.offset != target) rd_kafka_topic_partition_list_add(seek, p.topic, p.partition)->offset = target;
     if (next) start_offsets_to_store.push_back({p.partition, *next});
   }

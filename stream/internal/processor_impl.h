@@ -46,9 +46,11 @@ struct PartitionTrack {
   std::int32_t partition = 0;
   std::deque<InFlight> inflight;  // in consumption order; deque keeps addresses stable
   bool assigned = true;
-  // Where consumption of this assignment started: the committed offset, BEGINNING (no committed
-  // offset) or INVALID (committed offset unknown; librdkafka looks it up). Used to re-assign a
-  // partition that has not delivered a record yet.
+  // Where consumption of this assignment started: the committed offset (for a classified
+  // partition: the state's), the earliest offset at the assignment (no committed offset;
+  // FixEarliestOffsets), BEGINNING (that lookup failed, or after a reset) or INVALID (committed
+  // offset unknown; librdkafka looks it up). Used to re-assign a partition that has not delivered
+  // a record yet, and to replay a classified partition without state after a state recovery.
   std::int64_t start = RD_KAFKA_OFFSET_INVALID;
 };
 
