@@ -123,5 +123,17 @@ TEST(PatternTest, MultiByteCharactersInClassesBecomeAlternatives) {
   EXPECT_FALSE(internal::NormalizePattern("[abc").has_value());
 }
 
+// RE2's \s leaves out the vertical tab, Vectorscan's includes it: both engines get the set
+// written out, so they agree on "\x0b\n503 User unknown" (fuzz_classify found the difference).
+TEST(PatternTest, SpaceClassesAreWrittenOutTheSameForBothEngines) {
+  EXPECT_EQ(internal::NormalizePattern("^\\s*5").value(), "^[\\t\\n\\x0b\\f\\r ]*5");
+  EXPECT_EQ(internal::NormalizePattern("a\\S+").value(), "a[^\\t\\n\\x0b\\f\\r ]+");
+  EXPECT_EQ(internal::NormalizePattern("[^\\s<>]+").value(), "[^\\t\\n\\x0b\\f\\r <>]+");
+  EXPECT_EQ(internal::NormalizePattern("[-\\s\\d.]").value(), "[-\\t\\n\\x0b\\f\\r \\d.]");
+  EXPECT_EQ(internal::NormalizePattern("[\\s–]").value(), "(?:[\\t\\n\\x0b\\f\\r ]|–)");
+  EXPECT_EQ(internal::NormalizePattern("\\\\s").value(), "\\\\s");  // an escaped backslash, then s
+  EXPECT_FALSE(internal::NormalizePattern("[\\S]").has_value());
+}
+
 }  // namespace
 }  // namespace bouncestream::classify
