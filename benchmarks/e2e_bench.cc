@@ -28,7 +28,8 @@
 // offset reset and no truncated changelog in their logs, and the state dirs (opened read-only
 // after the run; per partition the dir with the highest next offset) hold exactly the partition
 // hashes (all windows and active decisions) and next offsets of path_common.h's in-process pass
-// over the same records (the reference; computed before the runs). When the hashes differ, every
+// over the same records (the reference; computed before the runs; it reads the classified
+// records' JSON, the processors read their observation headers). When the hashes differ, every
 // partition of the input and classified topics that the broker still holds (its last 5 MiB) is
 // written to the run's dir (input-P.txt, classified-P.txt: offset, headers, value), next to what
 // was produced (expected-input-P.txt), before the broker stops.
@@ -576,6 +577,7 @@ int main(int argc, char** argv) {
     if (classifier == nullptr) return 1;
     bench::PathOptions o;
     o.dir = (dir / "reference").string();
+    o.read_json = true;  // the processors read the observation headers
     fs::remove_all(o.dir);
     auto w = bench::WholePath::Open(o, classifier);
     if (!w) {

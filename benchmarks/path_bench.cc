@@ -15,7 +15,8 @@
 // Before timing, the first `check_records` records go through the timed code (batches of `batch`)
 // and through an independent slower pass (its own rule set, classifier, ObservationReader and
 // state dir, a fresh Decoder per record, one input record per batch, one checkpoint per batch:
-// the old cadence). Both must end with the same
+// the old cadence; it reads the classified records' JSON, the timed code their observation
+// headers). Both must end with the same
 // partition hashes (all windows and active decisions) and, per partition, the same multiset of
 // decision records (EncodeJson bytes); the event and dead-letter counts must be the generator's.
 // Otherwise exit 1. A check-only run: reps=0.
@@ -197,6 +198,7 @@ int main(int argc, char** argv) {
     b.dir = (dir / "check-b").string();
     b.keep_decisions = true;
     b.fresh_decoder_per_record = true;
+    b.read_json = true;  // the timed code reads the observation headers
     b.checkpoint_events = 1;  // one checkpoint per batch (of one record)
     b.checkpoint_interval_ms = 0;
     std::unique_ptr<bench::WholePath> wa, wb;

@@ -2,10 +2,10 @@
 // in process) and e2e_bench (the reference the broker runs are checked against).
 //
 // Input stage (Processor::Impl::ProcessMessage): decode (auto), classify (one Session), encode
-// the classified record with EncodeClassifiedRecord (event + classification + source) and its
-// key, or format a dead letter's header values.
+// the classified record with EncodeClassifiedRecord (event + classification + source, and its
+// observation header) and its key, or format a dead letter's header values.
 // State stage (Processor::Impl::ProcessStateBatch): ObservationReader::Read of every classified
-// record of the poll batch, grouped by classified partition, Engine::Apply per partition,
+// record of the poll batch (from its observation header), grouped by classified partition, Engine::Apply per partition,
 // every decision encoded with state::EncodeJson + RecordKey + its topic; with `run`'s checkpoint
 // cadence: a partition's Apply closes its checkpoint (checkpoint = true) once it holds
 // checkpoint_events records or its first batch is checkpoint_interval_ms old, then
@@ -145,6 +145,9 @@ struct PathOptions {
   std::int64_t block_cache_bytes = stream::StateSettings{}.block_cache_bytes;
   std::int64_t hot_window_entries = stream::StateSettings{}.hot_window_entries;
   bool fresh_decoder_per_record = false;  // the reference pass
+  // The state stage reads every classified record from its JSON, not from its observation
+  // header (the reference passes: so the checks compare the two encodings too).
+  bool read_json = false;
   bool keep_decisions = false;            // collect every decision's JSON (the checks)
   // `run`'s cadence ([state] checkpoint_events / checkpoint_interval); 1 = a checkpoint per poll
   // batch; interval 0 = by events only (deterministic: what callgrind runs use).
@@ -216,6 +219,7 @@ class WholePath {
     std::int32_t partition;
     std::int64_t offset;  // in the classified partition
     std::string key, value;
+    std::string header;  // the kObservationHeader value, as the input stage produces it
   };
 
   void Input(const GeneratedRecord& r, const Placed& at) {
@@ -246,10 +250,11 @@ class WholePath {
       out.key = ToLowerAscii(ev.RecipientDomain());
       stream::EncodeClassifiedRecord(ev, c, {kInputTopic, at.partition, at.offset,
                                              stream::ToString(*decoded)},
-                                     &out.value);
+                                     &out.value, &out.header);
       out.partition = stream::PartitionForKey(out.key, kPartitions);
       out.offset = next_classified_[out.partition]++;
-      stats_.out_bytes += static_cast<std::int64_t>(out.key.size() + out.value.size());
+      stats_.out_bytes +=
+          static_cast<std::int64_t>(out.key.size() + out.value.size() + out.header.size());
       ++stats_.events;
       classified_.push_back(std::move(out));
     }
@@ -260,7 +265,7 @@ class WholePath {
     reader_.Reset();
     parts_.clear();
     for (const Classified& m : classified_) {
-      auto o = reader_.Read(m.value, m.key);
+      auto o = reader_.Read(m.value, m.key, options_.read_json ? std::string_view() : m.header);
       Part& part = parts_[m.partition];
       part.next_offset = m.offset + 1;
       ++part.records;

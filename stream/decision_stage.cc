@@ -534,7 +534,16 @@ void Processor::Impl::ProcessStateBatch() {
     const std::string_view payload(
         m->payload != nullptr ? static_cast<const char*>(m->payload) : "", m->len);
     const std::string_view key(static_cast<const char*>(m->key), m->key_len);
-    auto o = reader->Read(payload, key);
+    std::string_view header;
+    rd_kafka_headers_t* h = nullptr;
+    const void* hv = nullptr;
+    std::size_t hs = 0;
+    if (rd_kafka_message_headers(m, &h) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        rd_kafka_header_get_last(h, kObservationHeader, &hv, &hs) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+        hv != nullptr) {
+      header = {static_cast<const char*>(hv), hs};
+    }
+    auto o = reader->Read(payload, key, header);
     Part& part = parts[m->partition];
     part.next_offset = m->offset + 1;
     ++part.records;

@@ -24,8 +24,14 @@ struct SourceRef {
   std::string_view format;
 };
 // The value of a `bouncestream.classified` record: the event, its classification and its source.
+// `header`, when given, receives the record's observation header (kObservationHeader in
+// stream/observe.h): what the decision stage needs from the record, as references into the JSON
+// appended to `out` (or inline bytes), so that it does not parse the JSON again. It is left empty
+// when the JSON had to repair a byte (invalid UTF-8 anywhere in the event) or when escaped strings
+// would make it larger than 16 KiB: that record goes without one.
 void EncodeClassifiedRecord(const classify::BounceEvent& ev, const classify::Classification& c,
-                            const SourceRef& source, std::string* out);
+                            const SourceRef& source, std::string* out,
+                            std::string* header = nullptr);
 
 }  // namespace bouncestream::stream
 

@@ -92,6 +92,7 @@ void JsonWriter::AppendString(std::string_view s) {
         i = k;
       } else {
         out.append("\\ufffd");
+        ++repairs_;
         ++i;
       }
       continue;

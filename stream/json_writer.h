@@ -47,6 +47,10 @@ class JsonWriter {
   void Bool(bool v) { Sep(); out_->append(v ? "true" : "false"); }
   void Null() { Sep(); out_->append("null"); }
   void Double(double v, int decimals);
+  // Bytes in the output so far (where the next value's text will start, separators aside).
+  std::size_t size() const { return out_->size(); }
+  // How many invalid UTF-8 bytes were written as U+FFFD so far.
+  std::size_t repairs() const { return repairs_; }
 
   // Key + value shorthands.
   void Field(std::string_view key, std::string_view v) { Key(key); String(v); }
@@ -62,6 +66,7 @@ class JsonWriter {
 
   std::string* out_;
   bool first_ = true;
+  std::size_t repairs_ = 0;
 };
 
 }  // namespace bouncestream::stream

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "classify/taxonomy.h"
+#include "stream/internal/observation_header.h"
 
 namespace bouncestream::stream {
 
@@ -89,8 +90,68 @@ ObservationReader::ObservationReader(std::string hmac_key) : impl_(std::make_uni
 ObservationReader::~ObservationReader() = default;
 void ObservationReader::Reset() { impl_->arena.Reset(); }
 
+namespace {
+
+// The fields of a classified record the observation is built from, as the record holds them.
+struct RecordFields {
+  std::string_view id, tenant, sender, recipient, sending_ip, text, type, reason, vendor, party,
+      rule, dnsbl, src_topic;
+  std::int64_t time_ms = 0, src_partition = -1, src_offset = -1;
+  bool hard = false;
+};
+
+// The same for both encodings of the record: `f`'s views must stay valid until Reset().
+std::expected<state::Observation, std::string> Finish(const RecordFields& f,
+                                                      std::string_view domain_key,
+                                                      const std::string& hmac_key, Arena& arena) {
+  // A record without a recipient (a PowerMTA connection-level record, a Postfix line without
+  // to=) still counts for the domain, sender and IP windows; the engine skips recipient windows.
+  if (f.party.empty() || f.reason.empty()) {
+    return std::unexpected(std::string("classified record: no classification"));
+  }
+  state::Observation o;
+  o.event_id = f.id;
+  o.event_time_ms = f.time_ms;
+  o.tenant = f.tenant;
+  o.sender = f.sender;
+  o.sending_ip = f.sending_ip;
+  o.text = f.text;
+  o.vendor = f.vendor;
+  o.rule = f.rule;
+  o.dnsbl = f.dnsbl;
+  if (o.event_id.empty()) {
+    // No source id: the input record's position identifies it (the same on every replay).
+    const std::string ref = std::string(f.src_topic) + ":" + std::to_string(f.src_partition) + ":" +
+                            std::to_string(f.src_offset);
+    o.event_id = arena.Copy(ref);
+  }
+  if (!hmac_key.empty()) {
+    o.recipient = arena.Copy(HashRecipient(hmac_key, f.recipient));
+    o.recipient_is_hash = true;
+  } else {
+    o.recipient = f.recipient;
+  }
+  if (!domain_key.empty()) {
+    o.domain = arena.Copy(domain_key);
+  } else {
+    const auto at = f.recipient.rfind('@');
+    o.domain = at == std::string_view::npos ? std::string_view{} : f.recipient.substr(at + 1);
+  }
+  o.reason = f.reason;
+  o.party = f.party;
+  o.reason_code = ReasonCode(f.reason);
+  o.signal = SignalOf(f.type, f.party, f.reason, f.hard);
+  if (o.vendor.empty()) o.vendor = "other";
+  return o;
+}
+
+}  // namespace
+
 std::expected<state::Observation, std::string> ObservationReader::Read(
-    std::string_view payload, std::string_view domain_key) {
+    std::string_view payload, std::string_view domain_key, std::string_view header) {
+  if (!header.empty() && header[0] == internal::kObservationHeaderVersion) {
+    return ReadHeader(header, payload, domain_key);
+  }
   Impl& s = *impl_;
   s.padded.assign(payload.data(), payload.size());
   s.padded.resize(payload.size() + simdjson::SIMDJSON_PADDING, '\0');
@@ -98,10 +159,7 @@ std::expected<state::Observation, std::string> ObservationReader::Read(
   if (auto e = s.parser.iterate(s.padded.data(), payload.size(), s.padded.size()).get(doc)) {
     return std::unexpected(std::string("classified record: ") + simdjson::error_message(e));
   }
-  state::Observation o;
-  std::string_view type, party, reason, recipient, src_topic;
-  std::int64_t src_partition = -1, src_offset = -1;
-  bool hard = false;
+  RecordFields f;
   od::object root;
   if (auto e = doc.get_object().get(root)) {
     return std::unexpected(std::string("classified record: ") + simdjson::error_message(e));
@@ -116,14 +174,14 @@ std::expected<state::Observation, std::string> ObservationReader::Read(
     od::value v;
     if (auto e = field.value().get(v)) return fail(key, e);
     simdjson::error_code e = simdjson::SUCCESS;
-    if (key == "id") e = s.Str(v, &o.event_id);
-    else if (key == "time") e = v.get_int64().get(o.event_time_ms);
-    else if (key == "tenant") e = s.Str(v, &o.tenant);
-    else if (key == "sender") e = s.Str(v, &o.sender);
-    else if (key == "recipient") e = s.Str(v, &recipient);
-    else if (key == "sending_ip") e = s.Str(v, &o.sending_ip);
-    else if (key == "text") e = s.Str(v, &o.text);
-    else if (key == "type") e = s.Str(v, &type);
+    if (key == "id") e = s.Str(v, &f.id);
+    else if (key == "time") e = v.get_int64().get(f.time_ms);
+    else if (key == "tenant") e = s.Str(v, &f.tenant);
+    else if (key == "sender") e = s.Str(v, &f.sender);
+    else if (key == "recipient") e = s.Str(v, &f.recipient);
+    else if (key == "sending_ip") e = s.Str(v, &f.sending_ip);
+    else if (key == "text") e = s.Str(v, &f.text);
+    else if (key == "type") e = s.Str(v, &f.type);
     else if (key == "classification") {
       od::object c;
       if (auto ce = v.get_object().get(c)) return fail(key, ce);
@@ -133,12 +191,12 @@ std::expected<state::Observation, std::string> ObservationReader::Read(
         od::value cv;
         if (auto ce = cf.value().get(cv)) return fail(ck, ce);
         simdjson::error_code ce = simdjson::SUCCESS;
-        if (ck == "reason") ce = s.Str(cv, &reason);
-        else if (ck == "party") ce = s.Str(cv, &party);
-        else if (ck == "vendor") ce = s.Str(cv, &o.vendor);
-        else if (ck == "rule") ce = s.Str(cv, &o.rule);
-        else if (ck == "dnsbl") ce = s.Str(cv, &o.dnsbl);
-        else if (ck == "hard") ce = cv.get_bool().get(hard);
+        if (ck == "reason") ce = s.Str(cv, &f.reason);
+        else if (ck == "party") ce = s.Str(cv, &f.party);
+        else if (ck == "vendor") ce = s.Str(cv, &f.vendor);
+        else if (ck == "rule") ce = s.Str(cv, &f.rule);
+        else if (ck == "dnsbl") ce = s.Str(cv, &f.dnsbl);
+        else if (ck == "hard") ce = cv.get_bool().get(f.hard);
         if (ce) return fail(std::string("classification.") + std::string(ck), ce);
       }
     } else if (key == "source") {
@@ -150,43 +208,46 @@ std::expected<state::Observation, std::string> ObservationReader::Read(
         od::value cv;
         if (auto ce = cf.value().get(cv)) return fail(ck, ce);
         simdjson::error_code ce = simdjson::SUCCESS;
-        if (ck == "topic") ce = s.Str(cv, &src_topic);
-        else if (ck == "partition") ce = cv.get_int64().get(src_partition);
-        else if (ck == "offset") ce = cv.get_int64().get(src_offset);
+        if (ck == "topic") ce = s.Str(cv, &f.src_topic);
+        else if (ck == "partition") ce = cv.get_int64().get(f.src_partition);
+        else if (ck == "offset") ce = cv.get_int64().get(f.src_offset);
         if (ce) return fail(std::string("source.") + std::string(ck), ce);
       }
     }
     if (e) return fail(key, e);
   }
-  // A record without a recipient (a PowerMTA connection-level record, a Postfix line without
-  // to=) still counts for the domain, sender and IP windows; the engine skips recipient windows.
-  if (party.empty() || reason.empty()) {
-    return std::unexpected(std::string("classified record: no classification"));
+  return Finish(f, domain_key, s.hmac_key, s.arena);
+}
+
+std::expected<state::Observation, std::string> ObservationReader::ReadHeader(
+    std::string_view header, std::string_view payload, std::string_view domain_key) {
+  Impl& s = *impl_;
+  internal::HeaderCursor in(header.substr(1), payload);
+  RecordFields f;
+  std::string_view* const strings[] = {&f.id,     &f.tenant, &f.sender, &f.recipient, &f.sending_ip,
+                                       &f.text,   &f.type,   &f.reason, &f.vendor,    &f.party,
+                                       &f.rule,   &f.dnsbl,  &f.src_topic};
+  auto bad = [](std::string_view what) {
+    return std::unexpected(std::string("classified record: observation header: ") +
+                           std::string(what));
+  };
+  for (std::string_view* field : strings) {
+    const auto v = in.String();
+    if (!v) return bad("a string is malformed, cut short or points outside the value");
+    *field = s.arena.Copy(*v);
   }
-  if (o.event_id.empty()) {
-    // No source id: the input record's position identifies it (the same on every replay).
-    const std::string ref = std::string(src_topic) + ":" + std::to_string(src_partition) + ":" +
-                            std::to_string(src_offset);
-    o.event_id = s.arena.Copy(ref);
-  }
-  if (!s.hmac_key.empty()) {
-    o.recipient = s.arena.Copy(HashRecipient(s.hmac_key, recipient));
-    o.recipient_is_hash = true;
-  } else {
-    o.recipient = recipient;
-  }
-  if (!domain_key.empty()) {
-    o.domain = s.arena.Copy(domain_key);
-  } else {
-    const auto at = recipient.rfind('@');
-    o.domain = at == std::string_view::npos ? std::string_view{} : recipient.substr(at + 1);
-  }
-  o.reason = reason;
-  o.party = party;
-  o.reason_code = ReasonCode(reason);
-  o.signal = SignalOf(type, party, reason, hard);
-  if (o.vendor.empty()) o.vendor = "other";
-  return o;
+  const auto time_ms = in.Signed();
+  const auto partition = in.Signed();
+  const auto offset = in.Signed();
+  const auto hard = in.Char();
+  if (!time_ms || !partition || !offset || !hard) return bad("cut short or a malformed number");
+  if (*hard != '0' && *hard != '1') return bad("the hard flag is neither 0 nor 1");
+  if (!in.AtEnd()) return bad("bytes after the last field");
+  f.time_ms = *time_ms;
+  f.src_partition = *partition;
+  f.src_offset = *offset;
+  f.hard = *hard == '1';
+  return Finish(f, domain_key, s.hmac_key, s.arena);
 }
 
 }  // namespace bouncestream::stream

@@ -23,6 +23,11 @@ state::Signal SignalOf(std::string_view type, std::string_view party, std::strin
 // what state stores and decisions publish when [state] hash_recipients is on.
 std::string HashRecipient(std::string_view key, std::string_view address);
 
+// The Kafka header of a `bouncestream.classified` record that carries what the decision stage
+// needs from it in a compact binary form (stream/internal/observation_header.h), so the record's
+// JSON is not parsed a second time. Written by the input stage; optional for other producers.
+inline constexpr const char* kObservationHeader = "bouncestream.observation";
+
 class ObservationReader {
  public:
   // `hmac_key` empty = recipients are kept as they are.
@@ -31,14 +36,22 @@ class ObservationReader {
   ObservationReader(const ObservationReader&) = delete;
   ObservationReader& operator=(const ObservationReader&) = delete;
 
-  // Parses one classified record; the observation's views point into the reader's arena and
+  // Reads one classified record; the observation's views point into the reader's arena and
   // stay valid until Reset(). `domain_key` is the record's Kafka key (the recipient domain).
+  // `header` is the record's kObservationHeader value, if it has one: a header of a known
+  // version is read instead of the JSON (and must be well formed: a broken one is an error, not
+  // a reason to read the JSON); without one, or of an unknown version, the JSON is parsed.
   // Errors name the field, never its value.
   std::expected<state::Observation, std::string> Read(std::string_view payload,
-                                                      std::string_view domain_key);
+                                                      std::string_view domain_key,
+                                                      std::string_view header = {});
   void Reset();
 
  private:
+  std::expected<state::Observation, std::string> ReadHeader(std::string_view header,
+                                                            std::string_view payload,
+                                                            std::string_view domain_key);
+
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -413,9 +413,16 @@ void Processor::Impl::ProcessMessage(const rd_kafka_message_t* m, PartitionTrack
       counts->EventTime(static_cast<double>(ev.time_ms) / 1000.0);
     }
     value.clear();
-    EncodeClassifiedRecord(ev, c, {topic, m->partition, m->offset, ToString(*decoded)}, &value);
+    EncodeClassifiedRecord(ev, c, {topic, m->partition, m->offset, ToString(*decoded)}, &value,
+                           &observation_header);
     const std::string key = ToLowerAscii(ev.RecipientDomain());
-    if (Produce(config.topics.classified, key, value, inflight, nullptr)) ++counters.events_out;
+    rd_kafka_headers_t* h = nullptr;
+    if (!observation_header.empty()) {
+      h = rd_kafka_headers_new(1);
+      rd_kafka_header_add(h, kObservationHeader, -1, observation_header.data(),
+                          static_cast<ssize_t>(observation_header.size()));
+    }
+    if (Produce(config.topics.classified, key, value, inflight, h)) ++counters.events_out;
   }
 }
 

@@ -102,6 +102,7 @@ struct Processor::Impl {
   std::map<std::string, InputFormat, std::less<>> formats;  // input topic -> format
   std::vector<classify::BounceEvent> events;
   std::string value;
+  std::string observation_header;  // of the classified record in `value`
   // Dead letters larger than this are cut (header bouncestream.truncated = original size):
   // librdkafka's default message.max.bytes is 1,000,000; headers and framing need room.
   std::size_t dlq_max_payload = 1'000'000 - 65'536;

@@ -15,6 +15,7 @@
 #include "stream/admin.h"
 #include "stream/config.h"
 #include "stream/decode.h"
+#include "stream/encode.h"
 #include "stream/observe.h"
 #include "tests/fuzz/fuzz_util.h"
 
@@ -27,6 +28,35 @@ void TouchEvent(const classify::BounceEvent& ev) {
   g_sink = g_sink + Touch(ev.id) + Touch(ev.tenant) + Touch(ev.sender) + Touch(ev.recipient) +
            Touch(ev.mx) + Touch(ev.remote_ip) + Touch(ev.sending_ip) + Touch(ev.enhanced_code) +
            Touch(ev.text) + Touch(ev.RecipientDomain()) + static_cast<std::uint32_t>(ev.type);
+}
+
+// The event as the input stage writes it (JSON value + observation header), read back through
+// the header and through the JSON: both must give the same observation.
+void CheckObservationHeader(const classify::BounceEvent& ev) {
+  classify::Classification c;
+  c.party = classify::Party::kRecipientInvalid;
+  c.hard = true;
+  c.rule = "fuzz.rule";
+  c.dnsbl = ev.mx;  // any bytes, to reach the dnsbl field's encodings
+  std::string value, header;
+  stream::EncodeClassifiedRecord(ev, c, {ev.tenant, 7, ev.time_ms, "fuzz"}, &value, &header);
+  if (header.empty()) return;  // a string the JSON repaired: the reader takes the JSON
+  static stream::ObservationReader via_header, via_json;
+  via_header.Reset();
+  via_json.Reset();
+  const std::string_view key = ev.RecipientDomain();
+  auto h = via_header.Read(value, key, header);
+  auto j = via_json.Read(value, key);
+  if (h.has_value() != j.has_value()) Fail("header and JSON disagree on whether a record reads");
+  if (!h) return;
+  if (h->event_id != j->event_id || h->event_time_ms != j->event_time_ms ||
+      h->tenant != j->tenant || h->sender != j->sender || h->recipient != j->recipient ||
+      h->domain != j->domain || h->sending_ip != j->sending_ip || h->vendor != j->vendor ||
+      h->reason != j->reason || h->reason_code != j->reason_code || h->party != j->party ||
+      h->rule != j->rule || h->dnsbl != j->dnsbl || h->text != j->text ||
+      h->signal != j->signal) {
+    Fail("the observation header and the JSON give different observations");
+  }
 }
 
 std::vector<std::string_view> SplitLines(std::string_view s) {
@@ -73,7 +103,10 @@ void FuzzDecode(int format, const std::uint8_t* data, std::size_t size) {
   } else if (fmt != stream::InputFormat::kAuto && *r != fmt) {
     Fail("an explicit format decoded as another one");
   }
-  for (const auto& ev : out) TouchEvent(ev);
+  for (const auto& ev : out) {
+    TouchEvent(ev);
+    CheckObservationHeader(ev);
+  }
   if (payload.find('\n') == std::string_view::npos) return;
   decoder.Reset();
   out.clear();
